@@ -1,0 +1,86 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace KState;
+
+/// <summary>
+/// Base of every error KState reports. <see cref="Errno"/> is the positive errno the C ABI returns negated.
+/// </summary>
+public abstract class KStateException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    protected KStateException(string message, Exception? inner = null) : base(message, inner) { }
+
+    /// <summary>The errno value (positive) that the C ABI returns, negated, for this error.</summary>
+    public abstract int Errno { get; }
+}
+
+/// <summary>No handover, no such record, subtree or session (ENOENT).</summary>
+public sealed class KStateNotFoundException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 2;
+}
+
+/// <summary>The region, handover or stream is corrupt (EBADMSG). <see cref="Offset"/> names where, when known.</summary>
+public sealed class KStateCorruptException(string message, long offset = -1) : KStateException(offset >= 0 ? $"{message} (at offset {offset})" : message)
+{
+    /// <summary>Byte offset of the damage inside the structure being read, or -1 when unknown.</summary>
+    public long Offset { get; } = offset;
+
+    /// <inheritdoc/>
+    public override int Errno => 74;
+}
+
+/// <summary>A record's version is outside the reader's [min_version_id, version_id] (EPROTO).</summary>
+public sealed class KStateVersionException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 71;
+}
+
+/// <summary>A bad argument or an invalid description (EINVAL).</summary>
+public sealed class KStateInvalidException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 22;
+}
+
+/// <summary>Out of memory in the region (ENOMEM).</summary>
+public sealed class KStateOutOfMemoryException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 12;
+}
+
+/// <summary>No space: the backing file system cannot hold the region, or a stream cannot grow (ENOSPC).</summary>
+public sealed class KStateNoSpaceException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 28;
+}
+
+/// <summary>The region is held by another process, or the handover is finalized (EBUSY).</summary>
+public sealed class KStateBusyException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 16;
+}
+
+/// <summary>A duplicate name, registration or preservation (EEXIST).</summary>
+public sealed class KStateExistsException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => 17;
+}
+
+/// <summary>Throw helpers, kept out of line so hot methods stay small and inlineable.</summary>
+internal static class Throw
+{
+    [DoesNotReturn] public static void Invalid(string message) => throw new KStateInvalidException(message);
+    [DoesNotReturn] public static void Corrupt(string message, long offset = -1) => throw new KStateCorruptException(message, offset);
+    [DoesNotReturn] public static void NotFound(string message) => throw new KStateNotFoundException(message);
+    [DoesNotReturn] public static void Busy(string message) => throw new KStateBusyException(message);
+    [DoesNotReturn] public static void Exists(string message) => throw new KStateExistsException(message);
+    [DoesNotReturn] public static void OutOfMemory(string message) => throw new KStateOutOfMemoryException(message);
+    [DoesNotReturn] public static void NoSpace(string message) => throw new KStateNoSpaceException(message);
+}

@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+
+namespace KState.Machine.Handover;
+
+/// <summary>State of a commit slot (docs/FORMAT.md, "Commit slots").</summary>
+internal enum CommitState : uint
+{
+    Committed = 1,
+    Consumed = 2,
+    Aborted = 3,
+}
+
+/// <summary>
+/// One of the two commit slots. A handover appears when a slot with a higher generation and a valid checksum is
+/// written; a crash mid-write leaves a slot that fails its checksum, and the other slot still stands.
+/// </summary>
+internal readonly record struct CommitSlot(
+    CommitState State, ulong Generation, ulong AreaPhys, ulong AreaBytes, uint FdtSize, int AreaOrder,
+    ulong AreaChecksum, ulong MapChecksum)
+{
+    public const int Size = 64;
+    public const uint Magic = 0x544D_434B; // "KCMT"
+
+    public void Write(Span<byte> s)
+    {
+        s[..Size].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(s[4..], (uint)State);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[8..], Generation);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[16..], AreaPhys);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[24..], AreaBytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[32..], FdtSize);
+        BinaryPrimitives.WriteInt32LittleEndian(s[36..], AreaOrder);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[40..], AreaChecksum);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[48..], MapChecksum);
+        BinaryPrimitives.WriteUInt32LittleEndian(s, Magic);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[56..], XxHash3.HashToUInt64(s[..56]));
+    }
+
+    /// <summary>Reads a slot; null with a reason when it is empty or damaged.</summary>
+    public static CommitSlot? TryRead(ReadOnlySpan<byte> s, out string? problem)
+    {
+        problem = null;
+        if (!s[..Size].ContainsAnyExcept((byte)0)) return null;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) { problem = "bad magic"; return null; }
+        if (BinaryPrimitives.ReadUInt64LittleEndian(s[56..]) != XxHash3.HashToUInt64(s[..56])) { problem = "checksum mismatch"; return null; }
+        var state = (CommitState)BinaryPrimitives.ReadUInt32LittleEndian(s[4..]);
+        if (state is not (CommitState.Committed or CommitState.Consumed or CommitState.Aborted)) { problem = $"unknown state {(uint)state}"; return null; }
+        return new CommitSlot(state,
+            BinaryPrimitives.ReadUInt64LittleEndian(s[8..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(s[16..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(s[24..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(s[32..]),
+            BinaryPrimitives.ReadInt32LittleEndian(s[36..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(s[40..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(s[48..]));
+    }
+}

@@ -1,0 +1,305 @@
+using System.IO.Hashing;
+using KState.Machine.Boot;
+using KState.Machine.Handover;
+using KState.Machine.Memory;
+using KState.Machine.Preservation;
+using KState.Machine.Region;
+
+namespace KState;
+
+public sealed unsafe partial class Kho
+{
+    private PageMap? _incoming;
+    private readonly Dictionary<string, SubtreeRef> _incomingSubtrees = new(StringComparer.Ordinal);
+    private byte[]? _incomingFdt;
+
+    /// <summary>True when this boot found and ingested a committed handover (<c>is_kho_boot</c>).</summary>
+    public bool IsKhoBoot { get; private set; }
+
+    /// <summary>Generation of the handover this boot ingested (0 on a cold boot).</summary>
+    public ulong BootGeneration { get; private set; }
+
+    /// <summary>What boot found: "kho boot, generation N" or why it was cold (no handover, a damaged slot, a bad root tree...).</summary>
+    public string BootReport { get; private set; } = "";
+
+    /// <summary>Number of preserved blocks the ingested handover carried.</summary>
+    public int IncomingBlocks { get; private set; }
+
+    /// <summary>The root tree's FDT bytes: the outgoing one once finalized, else the one this boot ingested (empty on a cold boot).</summary>
+    public ReadOnlySpan<byte> RootFdt
+    {
+        get { lock (_lock) return _outgoingFdt ?? _incomingFdt ?? []; }
+    }
+
+    private void Boot()
+    {
+        var problems = new List<string>();
+        int newest = -1;
+        CommitSlot? chosen = null;
+        for (int i = 0; i < 2; i++)
+        {
+            var s = CommitSlot.TryRead(SlotSpan(i), out var problem);
+            if (problem is not null) problems.Add($"commit slot {i} damaged ({problem})");
+            if (s is { } slot && (chosen is null || slot.Generation > chosen.Value.Generation))
+            {
+                chosen = slot;
+                newest = i;
+            }
+        }
+
+        string report;
+        if (chosen is not { State: CommitState.Committed } slotToBoot)
+        {
+            report = chosen is null ? "cold boot: no handover" : $"cold boot: newest handover (generation {chosen.Value.Generation}) was {chosen.Value.State.ToString().ToLowerInvariant()}";
+        }
+        else
+        {
+            try
+            {
+                Ingest(slotToBoot);
+                IsKhoBoot = true;
+                BootGeneration = slotToBoot.Generation;
+                report = $"kho boot: generation {slotToBoot.Generation}, {IncomingBlocks} preserved blocks, {_incomingSubtrees.Count} subtrees";
+            }
+            catch (KStateCorruptException e)
+            {
+                ResetIncoming();
+                report = $"cold boot: handover of generation {slotToBoot.Generation} rejected: {e.Message}";
+            }
+        }
+        if (!IsKhoBoot) _memory.AddFreeRange(_layout.DataStartPage, _layout.TotalPages);
+        _scratch.AddFreeRange(_layout.ScratchStartPage, _layout.ScratchEndPage);
+        if (_options.Poison)
+        {
+            _memory.ForEachFree(Poison);
+            _scratch.ForEachFree(Poison);
+        }
+        _options.BeforeConsume?.Invoke();
+        // Consume the handover only now: a crash anywhere above leaves it for the next boot.
+        if (chosen is { State: CommitState.Committed } c) (c with { State = CommitState.Consumed }).Write(SlotSpan(newest));
+        _map.ClearAll();
+        if (problems.Count > 0) report += "; " + string.Join("; ", problems);
+        BootReport = report;
+    }
+
+    private void ResetIncoming()
+    {
+        _incoming = null;
+        _incomingSubtrees.Clear();
+        _incomingFdt = null;
+        IncomingBlocks = 0;
+        _memory.Reset();
+    }
+
+    /// <summary>Validates a committed handover completely, then reserves what it preserved.</summary>
+    private void Ingest(CommitSlot slot)
+    {
+        if (!IsValidBlock(slot.AreaPhys, slot.AreaOrder, out ulong areaPage) || areaPage < _layout.DataStartPage)
+            Throw.Corrupt($"commit: root tree area 0x{slot.AreaPhys:x} order {slot.AreaOrder} is not a block of allocatable memory");
+        ulong areaSize = Layout.PageSize << slot.AreaOrder;
+        if (slot.AreaBytes > areaSize || slot.FdtSize > slot.AreaBytes)
+            Throw.Corrupt($"commit: area of {slot.AreaBytes} bytes with a {slot.FdtSize}-byte root tree does not fit order {slot.AreaOrder}");
+        var area = new ReadOnlySpan<byte>(_region.Base + (areaPage << Layout.PageShift), (int)slot.AreaBytes);
+        if (XxHash3.HashToUInt64(area) != slot.AreaChecksum) Throw.Corrupt("commit: root tree area checksum mismatch", (long)(areaPage << Layout.PageShift));
+        if (_map.Checksum() != slot.MapChecksum) Throw.Corrupt("commit: preserved-memory map checksum mismatch", (long)_layout.MapOffset);
+
+        var fdt = area[..(int)slot.FdtSize].ToArray();
+        var subtrees = RootTree.Parse(fdt, slot.Generation, _layout, slot.AreaPhys, slot.AreaBytes);
+
+        var incoming = new PageMap(_layout.TotalPages);
+        _map.CopyTo(incoming);
+        IncomingBlocks = MapValidator.Validate(incoming, _layout);
+        if (incoming[areaPage] != PreservationMap.HeadByte(slot.AreaOrder, range: false))
+            Throw.Corrupt("commit: the root tree area is not preserved in the map", (long)(_layout.MapOffset + areaPage));
+
+        BuildAllocator(incoming);
+        incoming[areaPage] = 0; // the area is KHO's own: restored here, never listed as a leak
+        _memory.ClaimReserved(areaPage, slot.AreaOrder);
+        IncomingBlocks--;
+        _incoming = incoming;
+        _incomingFdt = fdt;
+        foreach (var s in subtrees) _incomingSubtrees[s.Name] = s;
+    }
+
+    /// <summary>Free lists from the complement of the incoming map: preserved blocks are reserved, the rest is free.</summary>
+    private void BuildAllocator(PageMap incoming)
+    {
+        ulong page = _layout.DataStartPage, end = _layout.TotalPages;
+        while (page < end)
+        {
+            int order = BuddyAllocator.LargestOrder(page, end - page);
+            Carve(incoming, page, order);
+            page += 1UL << order;
+        }
+    }
+
+    private void Carve(PageMap incoming, ulong page, int order)
+    {
+        if (incoming.IsZero(page, 1 << order)) _memory.AddFreeRange(page, page + (1UL << order));
+        else if ((incoming[page] & (PreservationMap.HeadFlag | PreservationMap.OrderMask)) == (PreservationMap.HeadFlag | order)) _memory.Reserve(page, order);
+        else if (order == 0) Throw.Corrupt($"preserved-memory map: page {page} is covered but has no head", (long)(_layout.MapOffset + page));
+        else
+        {
+            Carve(incoming, page, order - 1);
+            Carve(incoming, page + (1UL << (order - 1)), order - 1);
+        }
+    }
+
+    /// <summary>
+    /// Takes ownership of a preserved folio (<c>kho_restore_folio</c>). Works once per folio; its order comes from
+    /// the map. False when this is a cold boot, or the phys was never preserved as a block, or was already restored.
+    /// </summary>
+    public bool TryRestoreFolio(ulong phys, out Folio folio)
+    {
+        folio = default;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_incoming is null || !IsValidBlock(phys, 0, out ulong page)) return false;
+            byte head = _incoming[page];
+            if ((head & PreservationMap.HeadFlag) == 0) return false;
+            int order = head & PreservationMap.OrderMask;
+            if (head != PreservationMap.HeadByte(order, range: false) || !_memory.IsReserved(page, order)) return false;
+            Claim(page, order);
+            folio = new Folio(phys, order);
+            return true;
+        }
+    }
+
+    /// <summary>Restores a preserved folio; null when it cannot (see <see cref="TryRestoreFolio"/>).</summary>
+    public Folio? RestoreFolio(ulong phys) => TryRestoreFolio(phys, out var f) ? f : null;
+
+    /// <summary>
+    /// Takes ownership of a range preserved with <see cref="PreservePhys"/> with the same address and size
+    /// (<c>kho_restore_phys</c>); returns its address in this mapping, or null when it was not preserved that way
+    /// or was already restored. All or nothing.
+    /// </summary>
+    public byte* RestorePhys(ulong phys, ulong size)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_incoming is null || size == 0 || (size & (Layout.PageSize - 1)) != 0 || !IsValidBlock(phys, 0, out ulong first)
+                || size >> Layout.PageShift > _layout.TotalPages - first) return null;
+            // Every piece must be there, unrestored, in the same split, and the range must end where it ended.
+            ulong end = first + (size >> Layout.PageShift);
+            foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift))
+                if (_incoming[page] != PreservationMap.HeadByte(order, range: true, continuation: page != first) || !_memory.IsReserved(page, order))
+                    return null;
+            if (end < _layout.TotalPages && (_incoming[end] & PreservationMap.ContinuationFlag) != 0) return null;
+            foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift)) Claim(page, order);
+            return _region.Base + (first << Layout.PageShift);
+        }
+    }
+
+    private void Claim(ulong page, int order)
+    {
+        _incoming![page] = 0;
+        _memory.ClaimReserved(page, order);
+    }
+
+    /// <summary>Frees memory restored with <see cref="RestorePhys"/> (same address and size), or any allocated range made of whole blocks.</summary>
+    /// <exception cref="KStateInvalidException">The range is not made of allocated blocks of that split.</exception>
+    /// <exception cref="KStateBusyException">Part of it is preserved.</exception>
+    public void FreePhys(ulong phys, ulong size)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ulong first = 0;
+            if (size == 0 || (size & (Layout.PageSize - 1)) != 0 || !IsValidBlock(phys, 0, out first) || size >> Layout.PageShift > _layout.TotalPages - first)
+                Throw.Invalid($"0x{phys:x}+{size} is not a page-aligned range of the region");
+            foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift))
+            {
+                if (!_memory.IsAllocated(page, order)) Throw.Invalid($"0x{phys:x}+{size}: block 0x{PhysOfPage(page):x} order {order} is not allocated");
+                if (!_map.IsFree(page, order)) Throw.Busy($"0x{phys:x}+{size}: block 0x{PhysOfPage(page):x} is preserved");
+            }
+            foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift))
+            {
+                Poison(page, order);
+                _memory.Free(page, order);
+            }
+        }
+    }
+
+    /// <summary>Finds a subtree of the ingested handover (<c>kho_retrieve_subtree</c>); the span points into the region.</summary>
+    public bool TryRetrieveSubtree(string name, out ReadOnlySpan<byte> blob)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_incomingSubtrees.TryGetValue(name, out var s))
+            {
+                blob = default;
+                return false;
+            }
+            blob = new ReadOnlySpan<byte>(_region.Base + (s.Phys - PhysBase), (int)s.Size);
+            return true;
+        }
+    }
+
+    /// <summary>Finds a subtree of the ingested handover.</summary>
+    /// <exception cref="KStateNotFoundException">No subtree of that name (or a cold boot).</exception>
+    public ReadOnlySpan<byte> RetrieveSubtree(string name)
+    {
+        if (!TryRetrieveSubtree(name, out var blob)) Throw.NotFound($"no subtree named '{name}' in the handover");
+        return blob;
+    }
+
+    /// <summary>Names of the ingested handover's subtrees.</summary>
+    public IReadOnlyList<string> IncomingSubtreeNames
+    {
+        get { lock (_lock) return [.. _incomingSubtrees.Keys]; }
+    }
+
+    /// <summary>Preserved blocks of the ingested handover that were never restored (the leak report).</summary>
+    public IReadOnlyList<PreservedBlock> ListUnrestored()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var list = new List<PreservedBlock>();
+            if (_incoming is null) return list;
+            for (int c = 0; c < _incoming.ChunkCount; c++)
+            {
+                var chunk = _incoming.Chunk(c);
+                if (chunk is null) continue;
+                for (int i = chunk.AsSpan().IndexOfAnyExcept((byte)0); i >= 0; i = Next(chunk, i + 1))
+                {
+                    byte b = chunk[i];
+                    if ((b & PreservationMap.HeadFlag) == 0) continue;
+                    ulong page = ((ulong)c << PageMap.ChunkShift) + (ulong)i;
+                    list.Add(new PreservedBlock(PhysOfPage(page), b & PreservationMap.OrderMask, (b & PreservationMap.RangeFlag) != 0));
+                }
+            }
+            return list;
+        }
+
+        static int Next(byte[] chunk, int from)
+        {
+            if (from >= chunk.Length) return -1;
+            int i = chunk.AsSpan(from).IndexOfAnyExcept((byte)0);
+            return i < 0 ? -1 : from + i;
+        }
+    }
+
+    /// <summary>Releases every preserved block that was never restored back to the allocator; returns how many.</summary>
+    public int ReleaseUnrestored()
+    {
+        var leaks = ListUnrestored();
+        lock (_lock)
+        {
+            foreach (var b in leaks)
+            {
+                ulong page = PageOf(b.Phys);
+                if (!_memory.IsReserved(page, b.Order)) continue;
+                _incoming![page] = 0;
+                for (ulong p = page + 1; p < page + (1UL << b.Order); p++) _incoming[p] = 0;
+                _memory.ClaimReserved(page, b.Order);
+                Poison(page, b.Order);
+                _memory.Free(page, b.Order);
+            }
+        }
+        return leaks.Count;
+    }
+}

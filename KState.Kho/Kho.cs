@@ -1,0 +1,189 @@
+using KState.Machine.Handover;
+using KState.Machine.Memory;
+using KState.Machine.Preservation;
+using KState.Machine.Region;
+
+namespace KState;
+
+/// <summary>Options of <see cref="Kho.Init"/>.</summary>
+public sealed record KhoOptions
+{
+    /// <summary>Fill memory released at boot (and freed folios) with <see cref="Kho.PoisonByte"/>, so code that
+    /// relies on memory it did not preserve fails loudly. Costs a write of all free memory at boot. Default off
+    /// (as in the kernel); the environment variable KSTATE_KHO_POISON=1 turns it on.</summary>
+    public bool Poison { get; init; } = Environment.GetEnvironmentVariable("KSTATE_KHO_POISON") == "1";
+
+    /// <summary>Scratch size when the region is created (page multiple). Default: 1/64 of the region, 64 KiB to 64 MiB.</summary>
+    public ulong? ScratchSize { get; init; }
+
+    /// <summary>Test hook: runs after validation and ingest, just before the handover is consumed (crash tests).</summary>
+    internal Action? BeforeConsume { get; init; }
+}
+
+/// <summary>
+/// One generation's view of the emulated machine: a region booted by this process. It allocates folios, preserves
+/// what must survive, and finalizes a handover; the next generation's <see cref="Init"/> boots on the region and
+/// restores exactly that. Thread-safe. The C ABI's <c>kho_*</c> functions map one to one onto its members.
+/// </summary>
+public sealed unsafe partial class Kho : IDisposable
+{
+    /// <summary>Pattern written into released memory when poisoning is on (the kernel's POISON_FREE).</summary>
+    public const byte PoisonByte = 0x6B;
+
+    /// <summary>Size of a page (a frame).</summary>
+    public const int PageSize = (int)Layout.PageSize;
+
+    /// <summary>Largest folio order.</summary>
+    public const int MaxOrder = Layout.MaxOrder;
+
+    /// <summary>Phys address of the first byte of every region.</summary>
+    public const ulong PhysBase = Layout.PhysBase;
+
+    private readonly Lock _lock = new();
+    private readonly ShmRegion _region;
+    private readonly Layout _layout;
+    private readonly KhoOptions _options;
+    private readonly PreservationMap _map;
+    private readonly BuddyAllocator _memory;
+    private readonly BuddyAllocator _scratch;
+    private bool _disposed;
+
+    private Kho(ShmRegion region, Layout layout, KhoOptions options)
+    {
+        _region = region;
+        _layout = layout;
+        _options = options;
+        _map = new PreservationMap(region.Base, layout);
+        _memory = new BuddyAllocator(layout.TotalPages);
+        _scratch = new BuddyAllocator(layout.TotalPages);
+    }
+
+    /// <summary>
+    /// Boots this process on a region (<c>kho_init</c>): adopts <paramref name="path"/> if it exists (size may be 0),
+    /// else creates it with <paramref name="size"/> bytes reserved. Then finds, validates and ingests the newest
+    /// committed handover, if any (see <see cref="IsKhoBoot"/> and <see cref="BootReport"/>).
+    /// </summary>
+    /// <exception cref="KStateBusyException">Another process has the region booted.</exception>
+    /// <exception cref="KStateNoSpaceException">The file system cannot hold a region of that size.</exception>
+    /// <exception cref="KStateInvalidException">Bad size, a symlink, a file owned by someone else or open to group/others.</exception>
+    /// <exception cref="KStateCorruptException">The region header is damaged or the file was truncated.</exception>
+    /// <exception cref="KStateNotFoundException">The region does not exist and <paramref name="size"/> is 0.</exception>
+    public static Kho Init(string path, ulong size, KhoOptions? options = null)
+    {
+        options ??= new KhoOptions();
+        var region = ShmRegion.OpenOrCreate(path, size);
+        try
+        {
+            var header = new Span<byte>(region.Base, PageSize);
+            Layout layout;
+            if (Layout.IsBlank(header))
+            {
+                layout = Layout.Compute(region.Size, options.ScratchSize ?? Layout.DefaultScratchSize(region.Size));
+                new Span<byte>(region.Base, (int)(layout.SummaryOffset + layout.SummaryBytes)).Clear();
+                layout.WriteHeader(header);
+            }
+            else
+            {
+                layout = Layout.ReadHeader(header, region.Size);
+            }
+            var kho = new Kho(region, layout, options);
+            kho.Boot();
+            return kho;
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Removes a region file. A missing file is not an error.</summary>
+    public static void RemoveRegion(string path) => ShmRegion.Remove(path);
+
+    /// <summary>The region's path.</summary>
+    public string RegionPath => _region.Path;
+
+    /// <summary>The region's size in bytes.</summary>
+    public ulong RegionSize => _layout.RegionSize;
+
+    /// <summary>Phys range of the scratch area: [start, start + size).</summary>
+    public (ulong Phys, ulong Size) Scratch => (PhysBase + _layout.ScratchOffset, _layout.ScratchSize);
+
+    /// <summary>Phys range of allocatable memory: [start, end).</summary>
+    public (ulong Start, ulong End) DataRange => (PhysBase + _layout.DataOffset, PhysBase + _layout.RegionSize);
+
+    /// <summary>Whether poisoning is on for this generation.</summary>
+    public bool Poisoning => _options.Poison;
+
+    /// <summary>Unmaps and unlocks the region (<c>kho_exit</c>). After <see cref="FinalizeHandover"/> this is the "kexec";
+    /// without it, the next boot is a cold boot.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _region.Dispose();
+        }
+    }
+
+    /// <summary>Same as <see cref="Dispose"/>, with the kernel's name.</summary>
+    public void Exit() => Dispose();
+
+    /// <summary>Translates a phys address into this generation's mapping (<c>kho_phys_to_virt</c>); null when outside the region.</summary>
+    public byte* PhysToVirt(ulong phys)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return phys >= PhysBase && phys - PhysBase < _layout.RegionSize ? _region.Base + (phys - PhysBase) : null;
+    }
+
+    /// <summary>Translates a pointer into the mapping back to its phys address (<c>kho_virt_to_phys</c>); 0 when outside the region.</summary>
+    public ulong VirtToPhys(void* virt)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ulong off = (ulong)virt - (ulong)_region.Base;
+        return (byte*)virt >= _region.Base && off < _layout.RegionSize ? PhysBase + off : 0;
+    }
+
+    /// <summary>The bytes [phys, phys + length) of the region, bounds-checked.</summary>
+    /// <exception cref="KStateInvalidException">The range is not entirely inside the region.</exception>
+    public Span<byte> PhysSpan(ulong phys, int length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (length < 0 || phys < PhysBase || phys - PhysBase > _layout.RegionSize || (ulong)length > _layout.RegionSize - (phys - PhysBase))
+            Throw.Invalid($"phys range 0x{phys:x}+{length} is outside the region");
+        return new Span<byte>(_region.Base + (phys - PhysBase), length);
+    }
+
+    /// <summary>The bytes of a folio.</summary>
+    public Span<byte> FolioSpan(Folio folio)
+    {
+        if ((uint)folio.Order > MaxOrder) Throw.Invalid($"{folio}: order out of range");
+        return PhysSpan(folio.Phys, (int)folio.Size);
+    }
+
+    /// <summary>The address of a folio in this generation's mapping (<c>kho_folio_address</c>).</summary>
+    public byte* FolioAddress(Folio folio)
+    {
+        var span = FolioSpan(folio);
+        fixed (byte* p = span) return p;
+    }
+
+    private ulong PageOf(ulong phys) => (phys - PhysBase) >> Layout.PageShift;
+
+    private static ulong PhysOfPage(ulong page) => PhysBase + (page << Layout.PageShift);
+
+    /// <summary>Checks that phys is a page-aligned address of a block of 2^order pages inside the region.</summary>
+    private bool IsValidBlock(ulong phys, int order, out ulong page)
+    {
+        page = 0;
+        if ((uint)order > MaxOrder || phys < PhysBase || (phys & (Layout.PageSize - 1)) != 0) return false;
+        page = PageOf(phys);
+        return (page & ((1UL << order) - 1)) == 0 && page + (1UL << order) <= _layout.TotalPages;
+    }
+
+    private void Poison(ulong page, int order)
+    {
+        if (_options.Poison) new Span<byte>(_region.Base + (page << Layout.PageShift), PageSize << order).Fill(PoisonByte);
+    }
+}

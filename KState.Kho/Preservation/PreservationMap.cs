@@ -1,0 +1,94 @@
+using System.IO.Hashing;
+using KState.Machine.Memory;
+using KState.Machine.Region;
+
+namespace KState.Machine.Preservation;
+
+/// <summary>
+/// The preserved-memory map, kept in the region and updated as preservation happens (docs/FORMAT.md,
+/// "Preserved-memory map"): one byte per page (a block head carries its order, its pages after it are tails),
+/// plus a summary bitmap with one bit per map page that may be non-zero, so finalize, boot and clear touch only
+/// the map pages that are in use. Not thread-safe: <see cref="Kho"/> holds its lock.
+/// </summary>
+internal sealed unsafe class PreservationMap
+{
+    public const byte HeadFlag = 0x80, TailByte = 0x40, RangeFlag = 0x20, ContinuationFlag = 0x10, OrderMask = 0x0F;
+    private readonly byte* _summary;
+    private readonly byte* _map;
+    private readonly Layout _layout;
+
+    public PreservationMap(byte* regionBase, Layout layout)
+    {
+        _layout = layout;
+        _summary = regionBase + layout.SummaryOffset;
+        _map = regionBase + layout.MapOffset;
+    }
+
+    private Span<byte> Block(ulong page, int order) => new(_map + page, 1 << order);
+
+    private ReadOnlySpan<byte> MapPage(ulong index) => new(_map + index * Layout.PageSize, Layout.MapPageBytes);
+
+    private Span<byte> Summary => new(_summary, (int)_layout.SummaryBytes);
+
+    /// <summary>The head byte of a block: a folio, or a piece of a range (the first piece, or one that continues it).</summary>
+    public static byte HeadByte(int order, bool range, bool continuation = false) =>
+        (byte)(HeadFlag | (range ? RangeFlag : 0) | (continuation ? ContinuationFlag : 0) | order);
+
+    /// <summary>True when no page of the block is preserved.</summary>
+    public bool IsFree(ulong page, int order) => !Block(page, order).ContainsAnyExcept((byte)0);
+
+    public byte HeadAt(ulong page) => _map[page];
+
+    public void Mark(ulong page, int order, bool range, bool continuation = false)
+    {
+        var b = Block(page, order);
+        b[1..].Fill(TailByte);
+        b[0] = HeadByte(order, range, continuation);
+        ulong mapPage = page / Layout.PageSize; // a block of at most MaxOrder never straddles two map pages
+        _summary[mapPage >> 3] |= (byte)(1 << (int)(mapPage & 7));
+    }
+
+    public void Clear(ulong page, int order) => Block(page, order).Clear();
+
+    /// <summary>Visits each map page whose summary bit is set.</summary>
+    public void ForEachTouchedPage(Action<ulong> visit)
+    {
+        var summary = Summary;
+        for (int i = summary.IndexOfAnyExcept((byte)0); i >= 0 && i < summary.Length; i = NextNonZero(summary, i + 1))
+            for (int bit = 0; bit < 8; bit++)
+                if ((summary[i] & (1 << bit)) != 0) visit((ulong)i * 8 + (ulong)bit);
+    }
+
+    private static int NextNonZero(ReadOnlySpan<byte> s, int from)
+    {
+        if (from >= s.Length) return -1;
+        int i = s[from..].IndexOfAnyExcept((byte)0);
+        return i < 0 ? -1 : from + i;
+    }
+
+    /// <summary>A checksum of the summary and every touched map page, committed with the handover.</summary>
+    public ulong Checksum()
+    {
+        var h = new XxHash3();
+        h.Append(Summary);
+        ForEachTouchedPage(p => h.Append(p < _layout.MapPages ? MapPage(p) : default));
+        return h.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>Copies every touched map page into <paramref name="into"/> (the incoming map of a boot).</summary>
+    public void CopyTo(PageMap into) =>
+        ForEachTouchedPage(p =>
+        {
+            if (p < _layout.MapPages) MapPage(p).CopyTo(into.GetOrAddChunk((int)p));
+        });
+
+    /// <summary>Empties the map: every touched page, then the summary.</summary>
+    public void ClearAll()
+    {
+        ForEachTouchedPage(p =>
+        {
+            if (p < _layout.MapPages) new Span<byte>(_map + p * Layout.PageSize, Layout.MapPageBytes).Clear();
+        });
+        Summary.Clear();
+    }
+}

@@ -1,0 +1,25 @@
+// The child side of live-update tests: each scenario is one generation, run as a real process that shares
+// nothing with the test but the region. Exit 0 = every check passed; anything else prints why on stderr.
+using KState.TestHost;
+
+try
+{
+    return args.Length == 0 ? Usage() : args[0] switch
+    {
+        "kho-gen" => KhoScenarios.Generation(args[1], int.Parse(args[2]), int.Parse(args[3])),
+        "kho-hold" => KhoScenarios.Hold(args[1]),
+        "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
+        _ => Usage(),
+    };
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"testhost: {e.GetType().Name}: {e.Message}");
+    return 3;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: KState.TestHost SCENARIO ARGS...");
+    return 2;
+}

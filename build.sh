@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# KState build entry point.
+#   ./build.sh          build and run the main job (the live-update demo)
+#   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
+#   ./build.sh stress   the long runs (Category "Stress")
+#   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+CONFIG=Release
+RESULTS=artifacts/test-results
+
+die() { echo "build.sh: $*" >&2; exit 2; }
+
+# Installs what is missing when run as root on Debian; otherwise says exactly what is missing.
+ensure_tools() {
+  command -v dotnet >/dev/null || die "missing: the .NET 10 SDK (dotnet) — see https://learn.microsoft.com/dotnet/core/install/linux-debian"
+  local missing=()
+  command -v dtc >/dev/null || missing+=(device-tree-compiler)
+  command -v gcc >/dev/null || missing+=(gcc)
+  if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      echo "build.sh: installing ${missing[*]}" >&2
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      die "missing: ${missing[*]} (as root: apt-get install ${missing[*]})"
+    fi
+  fi
+}
+
+build() {
+  dotnet restore KState.sln --verbosity quiet
+  dotnet build KState.sln -c $CONFIG --no-restore --verbosity quiet -warnaserror -nologo -clp:NoSummary
+}
+
+# Runs the NUnit suite with a filter and prints "N passed, N failed" from the TRX counters.
+run_tests() {
+  local filter=$1 trx=$RESULTS/results.trx rc=0
+  rm -rf "$RESULTS"
+  dotnet test KState.Tests/KState.Tests.csproj -c $CONFIG --no-build --filter "$filter" \
+    --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || rc=$?
+  local passed=0 failed=0
+  if [[ -f $trx ]]; then
+    passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -n1 | grep -o '[0-9]*')
+    failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -n1 | grep -o '[0-9]*')
+  else
+    failed=1
+  fi
+  if [[ $rc != 0 && $failed == 0 ]]; then failed=1; fi # the runner itself failed
+  echo "$passed passed, $failed failed"
+  [[ $failed == 0 ]]
+}
+
+case "${1:-demo}" in
+  demo)
+    ensure_tools
+    build
+    dotnet KState.Cli/bin/$CONFIG/net10.0/kstate.dll demo "${@:2}"
+    ;;
+  test)
+    ensure_tools
+    build
+    run_tests "TestCategory!=Stress"
+    ;;
+  stress)
+    ensure_tools
+    build
+    run_tests "TestCategory=Stress"
+    ;;
+  bench)
+    ensure_tools
+    dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
+    ;;
+  *)
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench])"
+    ;;
+esac
