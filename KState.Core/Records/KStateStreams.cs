@@ -1,0 +1,41 @@
+namespace KState.Core.Records;
+
+/// <summary>
+/// The KSTATE streams of one generation on KHO: the incoming set is read from the handover's "kstate" subtree;
+/// the outgoing set is completed and named in the handover when it is finalized.
+/// </summary>
+public sealed class KStateStreams : IKhoParticipant, IDisposable
+{
+    /// <summary>The KHO subtree that holds the root blob.</summary>
+    public const string SubtreeName = "kstate";
+
+    /// <summary>Attaches to <paramref name="kho"/>: loads the incoming streams (when the boot carried any) and takes part in finalize.</summary>
+    /// <exception cref="KStateCorruptException">The incoming root blob is damaged.</exception>
+    /// <exception cref="KStateVersionException">It has an unknown format version.</exception>
+    public KStateStreams(Kho kho)
+    {
+        Kho = kho;
+        Memory = new KhoSegmentMemory(kho);
+        Set = new StreamSet(Memory);
+        if (kho.TryRetrieveSubtree(SubtreeName, out var root)) Set.LoadIncoming(root);
+        kho.AddParticipant(this);
+    }
+
+    /// <summary>The machine.</summary>
+    public Kho Kho { get; }
+
+    /// <summary>Segment memory in KHO folios.</summary>
+    public KhoSegmentMemory Memory { get; }
+
+    /// <summary>The streams.</summary>
+    public StreamSet Set { get; }
+
+    /// <inheritdoc/>
+    public void OnFinalize(Kho kho) => kho.AddSubtree(SubtreeName, Set.Complete());
+
+    /// <inheritdoc/>
+    public void OnAbort(Kho kho) => kho.RemoveSubtree(SubtreeName);
+
+    /// <summary>Stops taking part in finalize.</summary>
+    public void Dispose() => Kho.RemoveParticipant(this);
+}

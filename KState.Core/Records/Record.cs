@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace KState.Core.Records;
+
+/// <summary>A record read from a stream, its checksum verified. The payload points into the stream's memory.</summary>
+public readonly ref struct Record
+{
+    internal Record(RecordType type, ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload, long offset)
+    {
+        Type = type;
+        StateId = stateId;
+        InstanceId = instanceId;
+        Version = version;
+        Payload = payload;
+        Offset = offset;
+    }
+
+    /// <summary>Section type.</summary>
+    public RecordType Type { get; }
+
+    /// <summary>State id.</summary>
+    public ulong StateId { get; }
+
+    /// <summary>Instance id.</summary>
+    public ulong InstanceId { get; }
+
+    /// <summary>Version the record was written with.</summary>
+    public uint Version { get; }
+
+    /// <summary>The payload bytes (nested records included).</summary>
+    public ReadOnlySpan<byte> Payload { get; }
+
+    /// <summary>Offset of the record header in the stream (segment headers included), for error reports.</summary>
+    public long Offset { get; }
+
+    /// <summary>A bounds-checked cursor over the payload.</summary>
+    public RecordCursor Cursor => new(Payload, Offset + Format.RecordHeaderBytes);
+}
+
+/// <summary>A nested record (a struct or subsection) found inside a payload.</summary>
+public readonly ref struct NestedRecord
+{
+    internal NestedRecord(RecordType type, ulong stateId, ulong instanceId, uint version, RecordCursor cursor)
+    {
+        Type = type;
+        StateId = stateId;
+        InstanceId = instanceId;
+        Version = version;
+        Cursor = cursor;
+    }
+
+    /// <summary>Section type (<see cref="RecordType.Nested"/> or <see cref="RecordType.Subsection"/>).</summary>
+    public RecordType Type { get; }
+
+    /// <summary>State id.</summary>
+    public ulong StateId { get; }
+
+    /// <summary>Instance id.</summary>
+    public ulong InstanceId { get; }
+
+    /// <summary>Version.</summary>
+    public uint Version { get; }
+
+    /// <summary>A cursor over its payload.</summary>
+    public RecordCursor Cursor { get; }
+}
+
+/// <summary>
+/// Reads a payload front to back. Every read is bounds-checked: running past the end is a
+/// <see cref="KStateCorruptException"/> that names the stream offset.
+/// </summary>
+public ref struct RecordCursor
+{
+    private readonly ReadOnlySpan<byte> _data;
+    private readonly long _base;
+    private int _pos;
+
+    /// <summary>A cursor over <paramref name="data"/>, which starts at stream offset <paramref name="baseOffset"/>.</summary>
+    public RecordCursor(ReadOnlySpan<byte> data, long baseOffset)
+    {
+        _data = data;
+        _base = baseOffset;
+        _pos = 0;
+    }
+
+    /// <summary>Bytes left.</summary>
+    public readonly int Remaining => _data.Length - _pos;
+
+    /// <summary>Stream offset of the next byte.</summary>
+    public readonly long Offset => _base + _pos;
+
+    /// <summary>Takes the next <paramref name="n"/> bytes.</summary>
+    /// <exception cref="KStateCorruptException">Fewer than <paramref name="n"/> bytes are left.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ReadOnlySpan<byte> ReadSpan(int n)
+    {
+        if ((uint)n > (uint)(_data.Length - _pos)) ThrowShort(n);
+        var s = _data.Slice(_pos, n);
+        _pos += n;
+        return s;
+    }
+
+    /// <summary>Fills <paramref name="destination"/>.</summary>
+    public void Read(Span<byte> destination) => ReadSpan(destination.Length).CopyTo(destination);
+
+    /// <summary>Reads one unmanaged value from its raw bytes.</summary>
+    public T ReadValue<T>() where T : unmanaged => Unsafe.ReadUnaligned<T>(ref MemoryMarshal.GetReference(ReadSpan(Unsafe.SizeOf<T>())));
+
+    /// <summary>Fills a span of unmanaged values from their raw bytes.</summary>
+    public void ReadValues<T>(Span<T> destination) where T : unmanaged => Read(MemoryMarshal.AsBytes(destination));
+
+    /// <summary>Reads a byte.</summary>
+    public byte ReadByte() => ReadSpan(1)[0];
+
+    /// <summary>Reads a little-endian 16-bit value.</summary>
+    public ushort ReadUInt16() => BinaryPrimitives.ReadUInt16LittleEndian(ReadSpan(2));
+
+    /// <summary>Reads a little-endian 32-bit value.</summary>
+    public uint ReadUInt32() => BinaryPrimitives.ReadUInt32LittleEndian(ReadSpan(4));
+
+    /// <summary>Reads a little-endian 32-bit value.</summary>
+    public int ReadInt32() => BinaryPrimitives.ReadInt32LittleEndian(ReadSpan(4));
+
+    /// <summary>Reads a little-endian 64-bit value.</summary>
+    public ulong ReadUInt64() => BinaryPrimitives.ReadUInt64LittleEndian(ReadSpan(8));
+
+    /// <summary>Reads a little-endian 64-bit value.</summary>
+    public long ReadInt64() => BinaryPrimitives.ReadInt64LittleEndian(ReadSpan(8));
+
+    /// <summary>Reads a little-endian IEEE double.</summary>
+    public double ReadDouble() => BinaryPrimitives.ReadDoubleLittleEndian(ReadSpan(8));
+
+    /// <summary>Reads a string written by <see cref="RecordWriter.PutString"/>.</summary>
+    /// <exception cref="KStateCorruptException">Bad length or invalid UTF-8.</exception>
+    public string ReadString()
+    {
+        long at = Offset;
+        int n = ReadInt32();
+        if (n < 0) throw new KStateCorruptException($"string length {n} is negative", at);
+        try { return Strict.GetString(ReadSpan(n)); }
+        catch (System.Text.DecoderFallbackException) { throw new KStateCorruptException("string is not valid UTF-8", at + 4); }
+    }
+
+    private static readonly System.Text.UTF8Encoding Strict = new(false, true);
+
+    /// <summary>Skips <paramref name="n"/> bytes.</summary>
+    public void Skip(int n) => ReadSpan(n);
+
+    /// <summary>Reads the nested record that starts here; false when the payload is exhausted.</summary>
+    /// <exception cref="KStateCorruptException">The nested header is malformed or runs past the payload.</exception>
+    public bool TryReadNested(out NestedRecord nested)
+    {
+        nested = default;
+        int align = Format.Align8(_pos) - _pos; // nested records start 8-aligned in their parent's payload
+        if (align >= Remaining) return false;
+        Skip(align);
+        long at = Offset;
+        var h = ReadSpan(Format.RecordHeaderBytes);
+        var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
+        if (type is not (RecordType.Nested or RecordType.Subsection)) throw new KStateCorruptException($"nested record has type {(ushort)type}", at + 8);
+        if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"nested record header length {h[10]}", at + 10);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != 0) throw new KStateCorruptException("nested record has a checksum of its own", at);
+        uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
+        if (len > (uint)Remaining) throw new KStateCorruptException($"nested record of {len} bytes runs past its parent", at + 32);
+        var payload = ReadSpan((int)len);
+        int pad = Format.Align8((int)len) - (int)len;
+        if (pad > Remaining) throw new KStateCorruptException("nested record padding runs past its parent", Offset);
+        Skip(pad);
+        nested = new NestedRecord(type, BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(h[12..]), new RecordCursor(payload, at + Format.RecordHeaderBytes));
+        return true;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private readonly void ThrowShort(int n) =>
+        throw new KStateCorruptException($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
+}

@@ -1,0 +1,225 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using KState.Core.Ids;
+
+namespace KState.Core.Records;
+
+/// <summary>
+/// Reads one stream (docs/FORMAT.md). <see cref="Open"/> walks the whole chain once and checks every segment
+/// header and every record header (bounds, types, the end marker) and builds the index, so a lookup by
+/// (state id, instance id) is O(1); each record's checksum is checked when the record is read. When a state and
+/// instance was saved more than once, the newest record wins. Thread-safe for reading once open.
+/// </summary>
+public sealed unsafe class RecordReader
+{
+    private readonly record struct Segment(ulong Phys, nint Ptr, int Size, int Used, long StreamOffset);
+
+    private readonly List<Segment> _segments = [];
+    private readonly Dictionary<(ulong, ulong), long> _index = [];
+    private readonly List<long> _all = []; // every top-level record, in stream order
+
+    private RecordReader(string name) => Name = name;
+
+    /// <summary>The stream's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The stream's names table (empty when it had none).</summary>
+    public NameTable Names { get; private set; } = new();
+
+    /// <summary>Live main and data records (the newest of each (state id, instance id)).</summary>
+    public int Count => _index.Count;
+
+    /// <summary>Segments in the chain.</summary>
+    public int SegmentCount => _segments.Count;
+
+    /// <summary>Top-level records in the stream, superseded copies, names table and end marker included.</summary>
+    public int RecordCount => _all.Count;
+
+    /// <summary>The chain's segments (phys, order), for releasing them.</summary>
+    public IEnumerable<(ulong Phys, int Order)> Segments => _segments.Select(s => (s.Phys, System.Numerics.BitOperations.Log2((uint)(s.Size / Kho.PageSize))));
+
+    /// <summary>Bytes of records, as the end marker states them.</summary>
+    public ulong Bytes { get; private set; }
+
+    /// <summary>Opens the stream <paramref name="name"/> whose first segment is at <paramref name="firstSegment"/>.</summary>
+    /// <exception cref="KStateCorruptException">Any check fails; the message says which and the offset where.</exception>
+    public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name)
+    {
+        var r = new RecordReader(name);
+        r.Walk(memory, firstSegment, KStateId.FromName(name));
+        return r;
+    }
+
+    private void Walk(ISegmentMemory memory, ulong phys, ulong streamId)
+    {
+        long streamOffset = 0;
+        bool ended = false;
+        uint records = 0;
+        ulong bytes = 0;
+        var seen = new HashSet<ulong>();
+        for (uint seq = 0; phys != 0; seq++)
+        {
+            if (ended) throw new KStateCorruptException("segments follow the end marker", streamOffset);
+            if (!seen.Add(phys)) throw new KStateCorruptException($"segment chain loops back to 0x{phys:x}", streamOffset);
+            byte* p = memory.Attach(phys, out int available);
+            if (p == null) throw new KStateCorruptException($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            var seg = ReadSegmentHeader(p, available, phys, seq, streamId, streamOffset, out ulong next);
+            _segments.Add(seg);
+            int at = Format.SegmentHeaderBytes;
+            while (at < seg.Used)
+            {
+                long off = streamOffset + at;
+                if (ended) throw new KStateCorruptException("records follow the end marker", off);
+                var h = new ReadOnlySpan<byte>(p + at, seg.Used - at);
+                if (h.Length < Format.RecordHeaderBytes) throw new KStateCorruptException("record header runs past the segment's used bytes", off);
+                if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"record header length {h[10]} (this reader knows {Format.RecordHeaderBytes})", off + 10);
+                var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
+                uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
+                if (len > (uint)(h.Length - Format.RecordHeaderBytes)) throw new KStateCorruptException($"record length {len} runs past the segment", off + 32);
+                int total = Format.Align8(Format.RecordHeaderBytes + (int)len);
+                if (total > h.Length) throw new KStateCorruptException("record padding runs past the segment", off + 32);
+                long loc = ((long)(_segments.Count - 1) << 32) | (uint)at;
+                switch (type)
+                {
+                    case RecordType.Main or RecordType.Data or RecordType.Schema:
+                        _index[(BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]))] = loc;
+                        break;
+                    case RecordType.Names:
+                        Names = NameTable.Read(Verified(loc).Payload, off + Format.RecordHeaderBytes);
+                        break;
+                    case RecordType.End:
+                        var end = Verified(loc).Cursor;
+                        uint count = end.ReadUInt32();
+                        end.ReadUInt32();
+                        Bytes = end.ReadUInt64();
+                        if (count != records || Bytes != bytes)
+                            throw new KStateCorruptException($"end marker counts {count} records / {Bytes} bytes, the stream has {records} / {bytes}", off);
+                        ended = true;
+                        break;
+                    default:
+                        throw new KStateCorruptException($"unknown top-level record type {(ushort)type}", off + 8);
+                }
+                _all.Add(loc);
+                records++;
+                bytes += (ulong)total;
+                at += total;
+            }
+            if (new ReadOnlySpan<byte>(p + seg.Used, seg.Size - seg.Used).ContainsAnyExcept((byte)0))
+                throw new KStateCorruptException("bytes after the segment's last record are not zero", streamOffset + seg.Used);
+            streamOffset += seg.Size;
+            phys = next;
+        }
+        if (!ended) throw new KStateCorruptException("stream has no end marker (truncated)", streamOffset);
+    }
+
+    private Segment ReadSegmentHeader(byte* p, int available, ulong phys, uint seq, ulong streamId, long streamOffset, out ulong next)
+    {
+        if (available < Kho.PageSize) throw new KStateCorruptException($"segment {seq} at 0x{phys:x}: only {available} bytes available", streamOffset);
+        var h = new ReadOnlySpan<byte>(p, Format.SegmentHeaderBytes);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != XxHash3.HashToUInt64(h[8..]))
+            throw new KStateCorruptException($"segment {seq} header checksum mismatch", streamOffset);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Format.SegmentMagic) throw new KStateCorruptException($"segment {seq}: bad magic", streamOffset + 8);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(h[12..]) != Format.SegmentHeaderBytes) throw new KStateCorruptException($"segment {seq}: unknown header length", streamOffset + 12);
+        int order = h[14];
+        if (order > Format.MaxSegmentOrder || (Kho.PageSize << order) > available)
+            throw new KStateCorruptException($"segment {seq}: order {order} does not fit the {available} bytes there", streamOffset + 14);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h[24..]) != streamId) throw new KStateCorruptException($"segment {seq} belongs to another stream", streamOffset + 24);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[32..]) != seq) throw new KStateCorruptException($"segment {seq} says it is number {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])}", streamOffset + 32);
+        int size = Kho.PageSize << order;
+        uint used = BinaryPrimitives.ReadUInt32LittleEndian(h[36..]);
+        if (used < Format.SegmentHeaderBytes || used > size || used % Format.RecordAlign != 0)
+            throw new KStateCorruptException($"segment {seq}: used bytes {used} out of range", streamOffset + 36);
+        next = BinaryPrimitives.ReadUInt64LittleEndian(h[16..]);
+        return new Segment(phys, (nint)p, size, (int)used, streamOffset);
+    }
+
+    /// <summary>The record at an index location, its checksum verified.</summary>
+    private Record Verified(long loc)
+    {
+        var seg = _segments[(int)(loc >> 32)];
+        int at = (int)(uint)loc;
+        byte* p = (byte*)seg.Ptr + at;
+        var h = new ReadOnlySpan<byte>(p, Format.RecordHeaderBytes);
+        int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
+        int total = Format.Align8(Format.RecordHeaderBytes + len);
+        if (XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p + 8, total - 8)) != BinaryPrimitives.ReadUInt64LittleEndian(h))
+            throw new KStateCorruptException("record checksum mismatch", seg.StreamOffset + at);
+        return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
+            new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at);
+    }
+
+    /// <summary>Finds the newest record of (state id, instance id) in O(1); false when there is none.</summary>
+    /// <exception cref="KStateCorruptException">The record's checksum does not match.</exception>
+    public bool TryFind(ulong stateId, ulong instanceId, out Record record)
+    {
+        if (!_index.TryGetValue((stateId, instanceId), out long loc))
+        {
+            record = default;
+            return false;
+        }
+        record = Verified(loc);
+        return true;
+    }
+
+    /// <summary>Finds the newest record of (state id, instance id).</summary>
+    /// <exception cref="KStateNotFoundException">There is none.</exception>
+    /// <exception cref="KStateCorruptException">Its checksum does not match.</exception>
+    public Record Find(ulong stateId, ulong instanceId)
+    {
+        if (!TryFind(stateId, instanceId, out var r))
+            throw new KStateNotFoundException($"stream '{Name}' has no record for state 0x{stateId:x} ({Names.NameOf(stateId) ?? "unnamed"}) instance {instanceId}");
+        return r;
+    }
+
+    /// <summary>Finds a record by state name, checking the names table maps the name's id back to that name.</summary>
+    /// <exception cref="KStateExistsException">The stream's names table gives this id to another name (a collision).</exception>
+    public bool TryFind(string stateName, ulong instanceId, out Record record)
+    {
+        ulong id = KStateId.FromName(stateName);
+        var known = Names.NameOf(id);
+        if (known is not null && known != stateName)
+            throw new KStateExistsException($"id collision: \"{stateName}\" and the stream's \"{known}\" both have id 0x{id:x16}");
+        return TryFind(id, instanceId, out record);
+    }
+
+    /// <summary>Every live record in stream order (superseded copies and stream-level records left out), checksums verified.</summary>
+    public Enumerator GetEnumerator() => new(this);
+
+    /// <summary>Reads every record and checks every checksum.</summary>
+    /// <exception cref="KStateCorruptException">The first damaged record.</exception>
+    public void Verify()
+    {
+        foreach (long loc in _all) Verified(loc);
+    }
+
+    /// <summary>Enumerates live records.</summary>
+    public ref struct Enumerator
+    {
+        private readonly RecordReader _r;
+        private int _i;
+
+        internal Enumerator(RecordReader r)
+        {
+            _r = r;
+            _i = -1;
+        }
+
+        /// <summary>The current record.</summary>
+        public Record Current { get; private set; }
+
+        /// <summary>Advances to the next live record.</summary>
+        public bool MoveNext()
+        {
+            while (++_i < _r._all.Count)
+            {
+                var rec = _r.Verified(_r._all[_i]);
+                if (rec.Type is RecordType.Names or RecordType.End) continue;
+                if (_r._index[(rec.StateId, rec.InstanceId)] != _r._all[_i]) continue; // superseded by a newer save
+                Current = rec;
+                return true;
+            }
+            return false;
+        }
+    }
+}

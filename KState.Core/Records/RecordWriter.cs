@@ -1,0 +1,248 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using KState.Core.Ids;
+
+namespace KState.Core.Records;
+
+/// <summary>What a completed stream looks like: where it starts and how big it is.</summary>
+/// <param name="Name">The substream's name.</param>
+/// <param name="FirstSegment">Phys address of the first segment.</param>
+/// <param name="Segments">Number of segments in the chain.</param>
+/// <param name="Records">Number of top-level records, the end marker included.</param>
+/// <param name="Bytes">Bytes of records, headers included.</param>
+public readonly record struct StreamInfo(string Name, ulong FirstSegment, uint Segments, uint Records, ulong Bytes);
+
+/// <summary>
+/// Writes one stream of records into a chain of segments (docs/FORMAT.md): <see cref="BeginRecord"/>, puts,
+/// <see cref="EndRecord"/>; nested records with <see cref="BeginNested"/>/<see cref="EndNested"/>; then
+/// <see cref="Complete"/> writes the names table and the end marker. A record never straddles two segments: when a
+/// put does not fit, the open record moves to a new, larger segment. Not thread-safe; no allocation per record.
+/// </summary>
+public sealed unsafe partial class RecordWriter
+{
+    private readonly ISegmentMemory _memory;
+    private readonly List<(ulong Phys, int Order)> _segments = [];
+    private readonly int[] _open = new int[Format.MaxNesting + 1]; // offsets of open record headers, outermost first
+    private readonly NameTable _names = new();
+    private byte* _seg;     // current segment
+    private int _segSize;
+    private int _pos;       // next free byte in the current segment
+    private int _depth;     // open records (0 = none)
+    private uint _records;
+    private ulong _bytes;
+    private bool _complete;
+
+    /// <summary>Starts a stream named <paramref name="name"/> in <paramref name="memory"/>.</summary>
+    /// <exception cref="KStateInvalidException">The name is empty or longer than 63 UTF-8 bytes.</exception>
+    public RecordWriter(ISegmentMemory memory, string name)
+    {
+        if (string.IsNullOrEmpty(name) || System.Text.Encoding.UTF8.GetByteCount(name) > Format.MaxNameBytes || name.Contains('\0'))
+            throw new KStateInvalidException($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
+        _memory = memory;
+        Name = name;
+        StreamId = KStateId.FromName(name);
+        NewSegment(Format.FirstSegmentOrder);
+    }
+
+    /// <summary>The stream's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The 64-bit id of the name, written into every segment header.</summary>
+    public ulong StreamId { get; }
+
+    /// <summary>Segments written so far, in chain order.</summary>
+    public IReadOnlyList<(ulong Phys, int Order)> Segments => _segments;
+
+    /// <summary>True after <see cref="Complete"/>.</summary>
+    public bool IsComplete => _complete;
+
+    /// <summary>Opens a top-level record.</summary>
+    /// <exception cref="KStateInvalidException">A record is already open, or the stream is complete.</exception>
+    public void BeginRecord(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Main)
+    {
+        if (_depth != 0) ThrowUnbalanced("BeginRecord inside an open record (use BeginNested, or EndRecord first)");
+        if (_complete) ThrowUnbalanced("the stream is complete");
+        OpenHeader(stateId, instanceId, version, type);
+    }
+
+    /// <summary>Opens a record nested in the open one (a nested struct or a subsection).</summary>
+    /// <exception cref="KStateInvalidException">No record is open, or nesting is deeper than 16.</exception>
+    public void BeginNested(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Nested)
+    {
+        if (_depth == 0) ThrowUnbalanced("BeginNested with no open record");
+        if (_depth > Format.MaxNesting) ThrowUnbalanced($"records nest deeper than {Format.MaxNesting}");
+        int pad = Format.Align8(_pos) - _pos;
+        if (pad > 0) Reserve(pad).Clear();
+        OpenHeader(stateId, instanceId, version, type);
+    }
+
+    private void OpenHeader(ulong stateId, ulong instanceId, uint version, RecordType type)
+    {
+        var h = Reserve(Format.RecordHeaderBytes);
+        h.Clear();
+        BinaryPrimitives.WriteUInt16LittleEndian(h[8..], (ushort)type);
+        h[10] = Format.RecordHeaderBytes;
+        BinaryPrimitives.WriteUInt32LittleEndian(h[12..], version);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[16..], stateId);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], instanceId);
+        _open[_depth++] = _pos - Format.RecordHeaderBytes;
+    }
+
+    /// <summary>Closes the innermost nested record.</summary>
+    /// <exception cref="KStateInvalidException">No nested record is open.</exception>
+    public void EndNested()
+    {
+        if (_depth < 2) ThrowUnbalanced("EndNested with no open nested record");
+        CloseHeader(checksum: false);
+    }
+
+    /// <summary>Closes the top-level record: its length and checksum are written.</summary>
+    /// <exception cref="KStateInvalidException">No record is open, or a nested record is still open.</exception>
+    public void EndRecord()
+    {
+        if (_depth != 1) ThrowUnbalanced(_depth == 0 ? "EndRecord with no open record" : "EndRecord with a nested record still open");
+        CloseHeader(checksum: true);
+        _records++;
+    }
+
+    private void CloseHeader(bool checksum)
+    {
+        int start = _open[--_depth];
+        int payload = _pos - start - Format.RecordHeaderBytes;
+        var h = new Span<byte>(_seg + start, Format.RecordHeaderBytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[32..], (uint)payload);
+        int padded = Format.Align8(_pos);
+        new Span<byte>(_seg + _pos, padded - _pos).Clear(); // segments are zeroed, but a moved record may leave bytes
+        _pos = padded;
+        if (checksum)
+        {
+            var covered = new ReadOnlySpan<byte>(_seg + start + 8, _pos - start - 8); // header, payload and padding
+            BinaryPrimitives.WriteUInt64LittleEndian(h, XxHash3.HashToUInt64(covered));
+            _bytes += (ulong)(_pos - start);
+        }
+    }
+
+    /// <summary>Reserves <paramref name="n"/> bytes in the open record and returns them to fill.</summary>
+    /// <exception cref="KStateInvalidException">No record is open.</exception>
+    /// <exception cref="KStateNoSpaceException">The record would exceed the largest segment.</exception>
+    public Span<byte> PutSpan(int n)
+    {
+        if (_depth == 0) ThrowUnbalanced("put with no open record");
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        return Reserve(n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Span<byte> Reserve(int n)
+    {
+        if ((uint)n > (uint)(_segSize - _pos)) Grow(n);
+        var s = new Span<byte>(_seg + _pos, n);
+        _pos += n;
+        return s;
+    }
+
+    /// <summary>Makes room for <paramref name="n"/> more bytes: a new segment, carrying the open record along.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Grow(int n)
+    {
+        int carryFrom = _depth > 0 ? _open[0] : _pos;
+        long carry = _pos - carryFrom;
+        long need = Format.SegmentHeaderBytes + carry + n + Format.RecordHeaderBytes * 2 + 64;
+        int order = Math.Min(Format.MaxSegmentOrder, _segments[^1].Order + 1);
+        while (order <= Format.MaxSegmentOrder && (Kho.PageSize << order) < need) order++;
+        if (order > Format.MaxSegmentOrder)
+            throw new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers)");
+        byte* next = _memory.Allocate(order, out ulong nextPhys); // first, so running out leaves the writer as it was
+        byte* old = _seg;
+        SealSegment(carryFrom, nextPhys);
+        _segments.Add((nextPhys, order));
+        _seg = next;
+        _segSize = Kho.PageSize << order;
+        _pos = Format.SegmentHeaderBytes;
+        if (carry > 0)
+        {
+            Buffer.MemoryCopy(old + carryFrom, _seg + _pos, _segSize - _pos, carry);
+            new Span<byte>(old + carryFrom, (int)carry).Clear(); // the old segment now ends where the record began
+            int shift = _pos - carryFrom;
+            for (int i = 0; i < _depth; i++) _open[i] += shift;
+            _pos += (int)carry;
+        }
+    }
+
+    private void NewSegment(int order)
+    {
+        _seg = _memory.Allocate(order, out ulong phys);
+        _segments.Add((phys, order));
+        _segSize = Kho.PageSize << order;
+        _pos = Format.SegmentHeaderBytes;
+    }
+
+    /// <summary>Writes the current segment's header: its records end at <paramref name="used"/>; the chain goes on at <paramref name="next"/> (0 = last).</summary>
+    private void SealSegment(int used, ulong next)
+    {
+        var h = new Span<byte>(_seg, Format.SegmentHeaderBytes);
+        h.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(h[8..], Format.SegmentMagic);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[12..], Format.SegmentHeaderBytes);
+        h[14] = (byte)_segments[^1].Order;
+        BinaryPrimitives.WriteUInt64LittleEndian(h[16..], next);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], StreamId);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[32..], (uint)(_segments.Count - 1));
+        BinaryPrimitives.WriteUInt32LittleEndian(h[36..], (uint)used);
+        BinaryPrimitives.WriteUInt64LittleEndian(h, XxHash3.HashToUInt64(h[8..]));
+    }
+
+    /// <summary>
+    /// Closes the stream: writes the names table (when names were used) and the end marker, and seals the last
+    /// segment. Returns where the stream is, for the root blob.
+    /// </summary>
+    /// <exception cref="KStateInvalidException">A record is still open.</exception>
+    public StreamInfo Complete()
+    {
+        if (_complete) return Info;
+        if (_depth != 0) ThrowUnbalanced("Complete with a record still open");
+        if (_names.Count > 0)
+        {
+            BeginRecord(0, 0, Format.Version, RecordType.Names);
+            _names.Write(this);
+            EndRecord();
+        }
+        BeginRecord(0, 0, Format.Version, RecordType.End);
+        PutUInt32(_records); // records before the end marker
+        PutUInt32(0);
+        PutUInt64(_bytes);
+        EndRecord();
+        SealSegment(_pos, 0);
+        _complete = true;
+        return Info;
+    }
+
+    /// <summary>Where the stream is and how big; valid after <see cref="Complete"/>.</summary>
+    public StreamInfo Info => new(Name, _segments[0].Phys, (uint)_segments.Count, _records, _bytes);
+
+    /// <summary>Gives every segment back to the memory (a dropped stream).</summary>
+    public void Release()
+    {
+        foreach (var (phys, order) in _segments) _memory.Free(phys, order);
+        _segments.Clear();
+        _seg = null;
+        _complete = true;
+    }
+
+    /// <summary>Records the name of an id in the stream's names table.</summary>
+    /// <exception cref="KStateExistsException">Another name already has this id (a collision).</exception>
+    public void DefineName(ulong id, string name) => _names.Add(id, name);
+
+    /// <summary>Computes the id of <paramref name="name"/> and records it in the names table.</summary>
+    /// <exception cref="KStateExistsException">Another name already has this id (a collision).</exception>
+    public ulong Name2Id(string name)
+    {
+        ulong id = KStateId.FromName(name);
+        _names.Add(id, name);
+        return id;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowUnbalanced(string what) => throw new KStateInvalidException($"unbalanced record calls: {what}");
+}
