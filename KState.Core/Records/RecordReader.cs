@@ -38,7 +38,7 @@ public sealed unsafe class RecordReader
     /// <summary>The chain's segments (phys, order), for releasing them.</summary>
     public IEnumerable<(ulong Phys, int Order)> Segments => _segments.Select(s => (s.Phys, System.Numerics.BitOperations.Log2((uint)(s.Size / Kho.PageSize))));
 
-    /// <summary>Bytes of records, as the end marker states them.</summary>
+    /// <summary>Bytes of records, headers, names table and end marker included.</summary>
     public ulong Bytes { get; private set; }
 
     /// <summary>Opens the stream <paramref name="name"/> whose first segment is at <paramref name="firstSegment"/>.</summary>
@@ -91,9 +91,9 @@ public sealed unsafe class RecordReader
                         var end = Verified(loc).Cursor;
                         uint count = end.ReadUInt32();
                         end.ReadUInt32();
-                        Bytes = end.ReadUInt64();
-                        if (count != records || Bytes != bytes)
-                            throw new KStateCorruptException($"end marker counts {count} records / {Bytes} bytes, the stream has {records} / {bytes}", off);
+                        ulong stated = end.ReadUInt64();
+                        if (count != records || stated != bytes)
+                            throw new KStateCorruptException($"end marker counts {count} records / {stated} bytes, the stream has {records} / {bytes}", off);
                         ended = true;
                         break;
                     default:
@@ -110,6 +110,7 @@ public sealed unsafe class RecordReader
             phys = next;
         }
         if (!ended) throw new KStateCorruptException("stream has no end marker (truncated)", streamOffset);
+        Bytes = bytes;
     }
 
     private Segment ReadSegmentHeader(byte* p, int available, ulong phys, uint seq, ulong streamId, long streamOffset, out ulong next)
