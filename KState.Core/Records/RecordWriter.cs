@@ -29,6 +29,8 @@ public sealed unsafe partial class RecordWriter
     private int _segSize;
     private int _pos;       // next free byte in the current segment
     private int _depth;     // open records (0 = none)
+    private int _tail = EndMarkerBytes; // bytes kept free in every segment so Complete can always write the end marker
+    private const int EndMarkerBytes = Format.RecordHeaderBytes + 16;
     private uint _records;
     private ulong _bytes;
     private bool _complete;
@@ -136,7 +138,7 @@ public sealed unsafe partial class RecordWriter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Span<byte> Reserve(int n)
     {
-        if ((uint)n > (uint)(_segSize - _pos)) Grow(n);
+        if ((uint)n > (uint)(_segSize - _tail - _pos)) Grow(n);
         var s = new Span<byte>(_seg + _pos, n);
         _pos += n;
         return s;
@@ -148,12 +150,25 @@ public sealed unsafe partial class RecordWriter
     {
         int carryFrom = _depth > 0 ? _open[0] : _pos;
         long carry = _pos - carryFrom;
-        long need = Format.SegmentHeaderBytes + carry + n + Format.RecordHeaderBytes * 2 + 64;
+        long need = Format.SegmentHeaderBytes + carry + n + EndMarkerBytes + 64;
         int order = Math.Min(Format.MaxSegmentOrder, _segments[^1].Order + 1);
         while (order <= Format.MaxSegmentOrder && (Kho.PageSize << order) < need) order++;
         if (order > Format.MaxSegmentOrder)
-            throw new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers)");
-        byte* next = _memory.Allocate(order, out ulong nextPhys); // first, so running out leaves the writer as it was
+        {
+            AbandonOpenRecord();
+            throw new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers); the record was dropped");
+        }
+        byte* next;
+        ulong nextPhys;
+        try
+        {
+            next = _memory.Allocate(order, out nextPhys);
+        }
+        catch
+        {
+            AbandonOpenRecord(); // the stream stays as it was before this record: every completed record intact
+            throw;
+        }
         byte* old = _seg;
         SealSegment(carryFrom, nextPhys);
         _segments.Add((nextPhys, order));
@@ -168,6 +183,16 @@ public sealed unsafe partial class RecordWriter
             for (int i = 0; i < _depth; i++) _open[i] += shift;
             _pos += (int)carry;
         }
+    }
+
+    /// <summary>Drops the open record (if any): the stream ends again after the last completed record.</summary>
+    public void AbandonOpenRecord()
+    {
+        if (_depth == 0) return;
+        int start = _open[0];
+        new Span<byte>(_seg + start, _pos - start).Clear();
+        _pos = start;
+        _depth = 0;
     }
 
     private void NewSegment(int order)
@@ -208,6 +233,7 @@ public sealed unsafe partial class RecordWriter
             _names.Write(this);
             EndRecord();
         }
+        _tail = 0; // the room kept for the end marker is used now
         BeginRecord(0, 0, Format.Version, RecordType.End);
         PutUInt32(_records); // records before the end marker
         PutUInt32(0);

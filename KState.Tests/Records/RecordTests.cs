@@ -145,6 +145,28 @@ public class RecordTests
         w.WriteRecord(1, 1, 1, new byte[1000]);
         w.BeginRecord(2, 2, 1);
         Assert.Throws<KStateNoSpaceException>(() => w.Put(new byte[5 << 20]));
+        w.WriteRecord(3, 3, 1, [3]); // the failed record was dropped; the writer goes on
+        var info = w.Complete();
+        var r = RecordReader.Open(new BufferSegmentMemory(mem.Image), info.FirstSegment, "main");
+        Assert.That(r.Find(1, 1).Payload.Length, Is.EqualTo(1000));
+        Assert.That(r.TryFind(2, 2, out _), Is.False);
+        Assert.That(r.Find(3, 3).Payload[0], Is.EqualTo(3));
+    }
+
+    [Test]
+    public void A_stream_that_cannot_grow_fails_cleanly_and_keeps_its_records()
+    {
+        using var mem = new BufferSegmentMemory(64 << 10); // room for three small segments
+        var w = new RecordWriter(mem, "main");
+        int saved = 0;
+        Assert.Throws<KStateOutOfMemoryException>(() =>
+        {
+            for (; ; saved++) w.WriteRecord(1, (ulong)saved, 1, new byte[1000]);
+        });
+        var info = w.Complete();
+        var r = RecordReader.Open(new BufferSegmentMemory(mem.Image), info.FirstSegment, "main");
+        Assert.That(r.Count, Is.EqualTo(saved));
+        for (int i = 0; i < saved; i++) Assert.That(r.Find(1, (ulong)i).Payload.Length, Is.EqualTo(1000));
     }
 
     [Test]
