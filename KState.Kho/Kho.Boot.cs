@@ -166,6 +166,22 @@ public sealed unsafe partial class Kho
         }
     }
 
+    /// <summary>True when <see cref="TryRestoreFolio"/> would succeed now; gives the folio's order. Claims nothing.</summary>
+    public bool CanRestoreFolio(ulong phys, out int order)
+    {
+        order = -1;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_incoming is null || !IsValidBlock(phys, 0, out ulong page)) return false;
+            byte head = _incoming[page];
+            int o = head & PreservationMap.OrderMask;
+            if (head != PreservationMap.HeadByte(o, range: false) || !_memory.IsReserved(page, o)) return false;
+            order = o;
+            return true;
+        }
+    }
+
     /// <summary>Restores a preserved folio; null when it cannot (see <see cref="TryRestoreFolio"/>).</summary>
     public Folio? RestoreFolio(ulong phys) => TryRestoreFolio(phys, out var f) ? f : null;
 

@@ -30,11 +30,31 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
     /// <summary>The streams.</summary>
     public StreamSet Set { get; }
 
-    /// <inheritdoc/>
-    public void OnFinalize(Kho kho) => kho.AddSubtree(SubtreeName, Set.Complete());
+    /// <summary>Work to do at finalize before the streams are completed (the registry saves its objects here).</summary>
+    internal List<Action> BeforeComplete { get; } = [];
 
     /// <inheritdoc/>
-    public void OnAbort(Kho kho) => kho.RemoveSubtree(SubtreeName);
+    public void OnFinalize(Kho kho)
+    {
+        foreach (var step in BeforeComplete) step();
+        var root = Set.Complete();
+        try
+        {
+            kho.AddSubtree(SubtreeName, root);
+        }
+        catch
+        {
+            Set.ReopenAll();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void OnAbort(Kho kho)
+    {
+        kho.RemoveSubtree(SubtreeName);
+        Set.ReopenAll();
+    }
 
     /// <summary>Stops taking part in finalize.</summary>
     public void Dispose() => Kho.RemoveParticipant(this);

@@ -23,6 +23,8 @@ public sealed unsafe partial class RecordWriter
 {
     private readonly ISegmentMemory _memory;
     private readonly List<(ulong Phys, int Order)> _segments = [];
+    private readonly List<nint> _segmentPtrs = [];
+    private (int Segments, int Pos, uint Records, ulong Bytes) _beforeComplete;
     private readonly int[] _open = new int[Format.MaxNesting + 1]; // offsets of open record headers, outermost first
     private readonly NameTable _names = new();
     private byte* _seg;     // current segment
@@ -55,6 +57,9 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Segments written so far, in chain order.</summary>
     public IReadOnlyList<(ulong Phys, int Order)> Segments => _segments;
+
+    /// <summary>Records open now: 0 outside a record, 1 in a top-level record, more inside nested ones.</summary>
+    public int Depth => _depth;
 
     /// <summary>True after <see cref="Complete"/>.</summary>
     public bool IsComplete => _complete;
@@ -172,6 +177,7 @@ public sealed unsafe partial class RecordWriter
         byte* old = _seg;
         SealSegment(carryFrom, nextPhys);
         _segments.Add((nextPhys, order));
+        _segmentPtrs.Add((nint)next);
         _seg = next;
         _segSize = Kho.PageSize << order;
         _pos = Format.SegmentHeaderBytes;
@@ -199,6 +205,7 @@ public sealed unsafe partial class RecordWriter
     {
         _seg = _memory.Allocate(order, out ulong phys);
         _segments.Add((phys, order));
+        _segmentPtrs.Add((nint)_seg);
         _segSize = Kho.PageSize << order;
         _pos = Format.SegmentHeaderBytes;
     }
@@ -227,6 +234,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_complete) return Info;
         if (_depth != 0) ThrowUnbalanced("Complete with a record still open");
+        _beforeComplete = (_segments.Count, _pos, _records, _bytes);
         if (_names.Count > 0)
         {
             BeginRecord(0, 0, Format.Version, RecordType.Names);
@@ -244,6 +252,28 @@ public sealed unsafe partial class RecordWriter
         return Info;
     }
 
+    /// <summary>Undoes <see cref="Complete"/> (after an aborted handover): the names table and end marker go, and
+    /// records can be added again.</summary>
+    public void Reopen()
+    {
+        if (!_complete || _segments.Count == 0) return;
+        var (segments, pos, records, bytes) = _beforeComplete;
+        while (_segments.Count > segments)
+        {
+            _memory.Free(_segments[^1].Phys, _segments[^1].Order);
+            _segments.RemoveAt(_segments.Count - 1);
+            _segmentPtrs.RemoveAt(_segmentPtrs.Count - 1);
+        }
+        _seg = (byte*)_segmentPtrs[^1];
+        _segSize = Kho.PageSize << _segments[^1].Order;
+        new Span<byte>(_seg + pos, _segSize - pos).Clear();
+        _pos = pos;
+        _records = records;
+        _bytes = bytes;
+        _tail = EndMarkerBytes;
+        _complete = false;
+    }
+
     /// <summary>Where the stream is and how big; valid after <see cref="Complete"/>.</summary>
     public StreamInfo Info => new(Name, _segments[0].Phys, (uint)_segments.Count, _records, _bytes);
 
@@ -252,6 +282,7 @@ public sealed unsafe partial class RecordWriter
     {
         foreach (var (phys, order) in _segments) _memory.Free(phys, order);
         _segments.Clear();
+        _segmentPtrs.Clear();
         _seg = null;
         _complete = true;
     }

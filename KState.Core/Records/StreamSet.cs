@@ -80,6 +80,13 @@ public sealed class StreamSet
         }
     }
 
+    /// <summary>Reopens every completed outgoing stream (after an aborted handover).</summary>
+    public void ReopenAll()
+    {
+        lock (_lock)
+            foreach (var w in _outgoing.Values) w.Reopen();
+    }
+
     /// <summary>Reads a root blob: the incoming streams become available to <see cref="Open"/>.</summary>
     /// <exception cref="KStateVersionException">The blob has a format version this reader does not know.</exception>
     /// <exception cref="KStateCorruptException">The blob is malformed (offset given).</exception>

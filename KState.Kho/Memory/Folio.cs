@@ -5,21 +5,32 @@ namespace KState;
 /// <summary>
 /// A naturally aligned run of 2^<see cref="Order"/> pages in the region, named by its phys address (never by a
 /// virtual address: the mapping moves between generations). Use <see cref="Kho.FolioSpan"/> to reach its bytes.
+/// Eight bytes, phys | order, like the C ABI's <c>struct folio *</c>, so a described struct can hold one; the
+/// default value is "no folio".
 /// </summary>
 public readonly record struct Folio
 {
+    private readonly ulong _handle;
+
     /// <summary>Creates a handle; <see cref="Kho"/> validates it on every use.</summary>
+    /// <exception cref="KStateInvalidException">phys is not page aligned or the order is not 0..4095.</exception>
     public Folio(ulong phys, int order)
     {
-        Phys = phys;
-        Order = order;
+        if ((phys & (Layout.PageSize - 1)) != 0 || (uint)order >= Layout.PageSize)
+            throw new KStateInvalidException($"folio 0x{phys:x} order {order}: phys must be page aligned and the order small");
+        _handle = phys | (uint)order;
     }
 
+    private Folio(ulong handle, bool _) => _handle = handle;
+
     /// <summary>Phys address of the first page.</summary>
-    public ulong Phys { get; }
+    public ulong Phys => _handle & ~(Layout.PageSize - 1);
 
     /// <summary>log2 of the number of pages.</summary>
-    public int Order { get; }
+    public int Order => (int)(_handle & (Layout.PageSize - 1));
+
+    /// <summary>True for the default value, which names no folio.</summary>
+    public bool IsNull => _handle == 0;
 
     /// <summary>Number of pages.</summary>
     public ulong Pages => 1UL << Order;
@@ -28,10 +39,10 @@ public readonly record struct Folio
     public ulong Size => Layout.PageSize << Order;
 
     /// <summary>The folio as one pointer-sized value (phys | order: phys is page aligned), as the C ABI hands it out.</summary>
-    public ulong Handle => Phys | (uint)Order;
+    public ulong Handle => _handle;
 
     /// <summary>The inverse of <see cref="Handle"/>.</summary>
-    public static Folio FromHandle(ulong handle) => new(handle & ~(Layout.PageSize - 1), (int)(handle & (Layout.PageSize - 1)));
+    public static Folio FromHandle(ulong handle) => new(handle, false);
 
     /// <inheritdoc/>
     public override string ToString() => $"folio 0x{Phys:x} order {Order}";

@@ -1,0 +1,114 @@
+using KState.Core.Descriptions;
+using KState.Core.Records;
+
+namespace KState.Core.Registry;
+
+/// <summary>
+/// Objects to save at finalize, and the way back after boot (the C ABI's <c>kstate_register</c>,
+/// <c>kstate_unregister</c>, <c>kstate_save_state</c>, <c>kstate_restore</c>). Objects live in the "main" stream,
+/// keyed by (description's state id, instance id). Registered objects must stay at their address (native memory,
+/// or pinned) until finalize. Thread-safe.
+/// </summary>
+public sealed unsafe class KStateRegistry
+{
+    /// <summary>The stream the registry uses.</summary>
+    public const string StreamName = "main";
+
+    private readonly Lock _lock = new();
+    private readonly KStateStreams _streams;
+    private readonly List<(KStateDescription Description, nint Obj, ulong Instance)> _registered = [];
+    private readonly Dictionary<ulong, KStateDescription> _saved = [];
+
+    /// <summary>A registry over a generation's streams; it saves its objects when the handover is finalized.</summary>
+    public KStateRegistry(KStateStreams streams)
+    {
+        _streams = streams;
+        streams.BeforeComplete.Add(SaveRegistered);
+    }
+
+    /// <summary>Allocator for null pointer fields on restore (native memory by default).</summary>
+    public IPointerAllocator Allocator { get; init; } = NativeAllocator.Instance;
+
+    /// <summary>Descriptions saved so far in this generation (for the schema), by state id.</summary>
+    public IReadOnlyCollection<KStateDescription> SavedDescriptions
+    {
+        get { lock (_lock) return [.. _saved.Values]; }
+    }
+
+    /// <summary>Saves <paramref name="obj"/> at finalize.</summary>
+    /// <exception cref="KStateExistsException">(description, instance) is already registered.</exception>
+    public void Register(KStateDescription description, void* obj, ulong instanceId)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        if (obj == null) throw new KStateInvalidException($"register of '{description.Name}' instance {instanceId}: null object");
+        lock (_lock)
+        {
+            foreach (var r in _registered)
+                if (r.Description.Id == description.Id && r.Instance == instanceId)
+                    throw new KStateExistsException($"'{description.Name}' instance {instanceId} is already registered");
+            _registered.Add((description, (nint)obj, instanceId));
+        }
+    }
+
+    /// <summary>Stops saving an object at finalize.</summary>
+    /// <exception cref="KStateNotFoundException">It was not registered (with this object).</exception>
+    public void Unregister(KStateDescription description, void* obj, ulong instanceId)
+    {
+        lock (_lock)
+        {
+            int i = _registered.FindIndex(r => r.Description.Id == description.Id && r.Instance == instanceId && r.Obj == (nint)obj);
+            if (i < 0) throw new KStateNotFoundException($"'{description.Name}' instance {instanceId} is not registered");
+            _registered.RemoveAt(i);
+        }
+    }
+
+    /// <summary>Saves an object into the outgoing stream now; saving the same (description, instance) again replaces it.</summary>
+    public void Save(KStateDescription description, void* obj, ulong instanceId)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        lock (_lock)
+        {
+            var writer = _streams.Set.GetOrCreate(StreamName);
+            description.Save(writer, (byte*)obj, instanceId, _streams.Kho);
+            Remember(description, writer);
+        }
+    }
+
+    /// <summary>Restores an object saved by the previous generation.</summary>
+    /// <exception cref="KStateNotFoundException">No handover, no KSTATE stream, or no such record.</exception>
+    /// <exception cref="KStateVersionException">The record's version is outside the description's range.</exception>
+    /// <exception cref="KStateCorruptException">The record is damaged or does not match.</exception>
+    public void Restore(KStateDescription description, void* obj, ulong instanceId)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        RecordReader reader;
+        lock (_lock)
+        {
+            if (!_streams.Set.HasIncoming(StreamName))
+                throw new KStateNotFoundException(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
+            reader = _streams.Set.Open(StreamName);
+        }
+        description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
+    }
+
+    private void SaveRegistered()
+    {
+        lock (_lock)
+        {
+            var writer = _streams.Set.GetOrCreate(StreamName);
+            foreach (var (d, obj, instance) in _registered)
+            {
+                d.Save(writer, (byte*)obj, instance, _streams.Kho);
+                Remember(d, writer);
+            }
+        }
+    }
+
+    private void Remember(KStateDescription d, RecordWriter writer)
+    {
+        if (_saved.TryGetValue(d.Id, out var known) && !ReferenceEquals(known, d) && known.Name != d.Name)
+            throw new KStateExistsException($"id collision: descriptions '{known.Name}' and '{d.Name}' both have state id 0x{d.Id:x16}");
+        _saved[d.Id] = d;
+        writer.DefineName(d.Id, d.Name);
+    }
+}
