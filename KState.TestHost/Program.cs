@@ -10,6 +10,7 @@ try
         "kho-hold" => KhoScenarios.Hold(args[1]),
         "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
+        "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
         _ => Usage(),
     };
 }
