@@ -102,6 +102,8 @@ public sealed unsafe partial class Kho
         var area = new ReadOnlySpan<byte>(_region.Base + (areaPage << Layout.PageShift), (int)slot.AreaBytes);
         if (XxHash3.HashToUInt64(area) != slot.AreaChecksum) Throw.Corrupt("commit: root tree area checksum mismatch", (long)(areaPage << Layout.PageShift));
         if (_map.Checksum() != slot.MapChecksum) Throw.Corrupt("commit: preserved-memory map checksum mismatch", (long)_layout.MapOffset);
+        long stray = _map.StraySummaryBit();
+        if (stray >= 0) Throw.Corrupt($"preserved-memory map: summary bit {stray} names a map page past the end of the map", (long)_layout.SummaryOffset + stray / 8);
 
         var fdt = area[..(int)slot.FdtSize].ToArray();
         var subtrees = RootTree.Parse(fdt, slot.Generation, _layout, slot.AreaPhys, slot.AreaBytes);

@@ -115,6 +115,7 @@ public sealed unsafe partial class Kho
     private void Commit()
     {
         ulong generation = NewestGeneration() + 1;
+        if (generation > CommitSlot.MaxGeneration) Throw.Invalid($"generation {generation} exceeds {CommitSlot.MaxGeneration}");
         var refs = new List<SubtreeRef>(_subtrees.Count);
         foreach (var (name, blob) in _subtrees) refs.Add(new SubtreeRef(name, PhysBase, (ulong)blob.Length));
         // Phys values are fixed-width, so a tree built with placeholders has the final tree's size.

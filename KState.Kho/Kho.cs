@@ -79,12 +79,15 @@ public sealed unsafe partial class Kho : IDisposable
             if (Layout.IsBlank(header))
             {
                 layout = Layout.Compute(region.Size, options.ScratchSize ?? Layout.DefaultScratchSize(region.Size));
+                // Header, slots and summary: with every summary bit clear, whatever the map pages hold is never read.
                 new Span<byte>(region.Base, (int)(layout.SummaryOffset + layout.SummaryBytes)).Clear();
                 layout.WriteHeader(header);
             }
             else
             {
                 layout = Layout.ReadHeader(header, region.Size);
+                if (size != 0 && size != layout.RegionSize)
+                    Throw.Invalid($"region {path} has {layout.RegionSize} bytes, not the {size} asked for (pass 0 to adopt it as it is)");
             }
             var kho = new Kho(region, layout, options);
             kho.Boot();

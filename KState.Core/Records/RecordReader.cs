@@ -17,6 +17,7 @@ public sealed unsafe class RecordReader
     private readonly List<Segment> _segments = [];
     private readonly Dictionary<(ulong, ulong), long> _index = [];
     private readonly List<long> _all = []; // every top-level record, in stream order
+    private long _schema = -1;
 
     private RecordReader(string name) => Name = name;
 
@@ -81,7 +82,10 @@ public sealed unsafe class RecordReader
                 long loc = ((long)(_segments.Count - 1) << 32) | (uint)at;
                 switch (type)
                 {
-                    case RecordType.Main or RecordType.Data or RecordType.Schema:
+                    case RecordType.Schema:
+                        _schema = loc; // the newest wins, as for state records
+                        break;
+                    case RecordType.Main or RecordType.Data:
                         _index[(BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]))] = loc;
                         break;
                     case RecordType.Names:
@@ -184,6 +188,13 @@ public sealed unsafe class RecordReader
         return TryFind(id, instanceId, out record);
     }
 
+    /// <summary>The stream's schema record, when it has one (checksum verified).</summary>
+    public bool TryGetSchema(out Record record)
+    {
+        record = _schema < 0 ? default : Verified(_schema);
+        return _schema >= 0;
+    }
+
     /// <summary>Every live record in stream order (superseded copies and stream-level records left out), checksums verified.</summary>
     public Enumerator GetEnumerator() => new(this);
 
@@ -215,7 +226,7 @@ public sealed unsafe class RecordReader
             while (++_i < _r._all.Count)
             {
                 var rec = _r.Verified(_r._all[_i]);
-                if (rec.Type is RecordType.Names or RecordType.End) continue;
+                if (rec.Type is RecordType.Names or RecordType.End or RecordType.Schema) continue;
                 if (_r._index[(rec.StateId, rec.InstanceId)] != _r._all[_i]) continue; // superseded by a newer save
                 Current = rec;
                 return true;

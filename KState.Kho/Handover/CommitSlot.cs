@@ -22,6 +22,9 @@ internal readonly record struct CommitSlot(
     public const int Size = 64;
     public const uint Magic = 0x544D_434B; // "KCMT"
 
+    /// <summary>Generations count from 1; a slot claiming more than 2^62 is damage, so the count can never wrap.</summary>
+    public const ulong MaxGeneration = 1UL << 62;
+
     public void Write(Span<byte> s)
     {
         s[..Size].Clear();
@@ -45,6 +48,8 @@ internal readonly record struct CommitSlot(
         if (BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) { problem = "bad magic"; return null; }
         if (BinaryPrimitives.ReadUInt64LittleEndian(s[56..]) != XxHash3.HashToUInt64(s[..56])) { problem = "checksum mismatch"; return null; }
         var state = (CommitState)BinaryPrimitives.ReadUInt32LittleEndian(s[4..]);
+        ulong generation = BinaryPrimitives.ReadUInt64LittleEndian(s[8..]);
+        if (generation is 0 or > MaxGeneration) { problem = $"generation {generation} out of range"; return null; }
         if (state is not (CommitState.Committed or CommitState.Consumed or CommitState.Aborted)) { problem = $"unknown state {(uint)state}"; return null; }
         return new CommitSlot(state,
             BinaryPrimitives.ReadUInt64LittleEndian(s[8..]),

@@ -34,21 +34,45 @@ internal sealed unsafe class PreservationMap
     public static byte HeadByte(int order, bool range, bool continuation = false) =>
         (byte)(HeadFlag | (range ? RangeFlag : 0) | (continuation ? ContinuationFlag : 0) | order);
 
-    /// <summary>True when no page of the block is preserved.</summary>
-    public bool IsFree(ulong page, int order) => !Block(page, order).ContainsAnyExcept((byte)0);
+    // A map page whose summary bit is clear is treated as all zero, whatever it holds (a damaged or abandoned
+    // generation may have left bytes there): it is never read, and it is cleared when its bit is first set.
+    private bool IsTouched(ulong page)
+    {
+        ulong mapPage = page / Layout.PageSize; // a block of at most MaxOrder never straddles two map pages
+        return (_summary[mapPage >> 3] & (1 << (int)(mapPage & 7))) != 0;
+    }
 
-    public byte HeadAt(ulong page) => _map[page];
+    /// <summary>True when no page of the block is preserved.</summary>
+    public bool IsFree(ulong page, int order) => !IsTouched(page) || !Block(page, order).ContainsAnyExcept((byte)0);
+
+    public byte HeadAt(ulong page) => IsTouched(page) ? _map[page] : (byte)0;
 
     public void Mark(ulong page, int order, bool range, bool continuation = false)
     {
+        ulong mapPage = page / Layout.PageSize;
+        if (!IsTouched(page))
+        {
+            new Span<byte>(_map + mapPage * Layout.PageSize, Layout.MapPageBytes).Clear();
+            _summary[mapPage >> 3] |= (byte)(1 << (int)(mapPage & 7));
+        }
         var b = Block(page, order);
         b[1..].Fill(TailByte);
         b[0] = HeadByte(order, range, continuation);
-        ulong mapPage = page / Layout.PageSize; // a block of at most MaxOrder never straddles two map pages
-        _summary[mapPage >> 3] |= (byte)(1 << (int)(mapPage & 7));
     }
 
-    public void Clear(ulong page, int order) => Block(page, order).Clear();
+    public void Clear(ulong page, int order)
+    {
+        if (IsTouched(page)) Block(page, order).Clear();
+    }
+
+    /// <summary>The first summary bit set beyond the last map page, or -1 (such a bit is damage).</summary>
+    public long StraySummaryBit()
+    {
+        var summary = Summary;
+        for (ulong bit = _layout.MapPages; bit < (ulong)summary.Length * 8; bit++)
+            if ((summary[(int)(bit >> 3)] & (1 << (int)(bit & 7))) != 0) return (long)bit;
+        return -1;
+    }
 
     /// <summary>Visits each map page whose summary bit is set.</summary>
     public void ForEachTouchedPage(Action<ulong> visit)

@@ -56,9 +56,7 @@ internal sealed unsafe class ShmRegion : IDisposable
                 created = true;
                 Libc.FStat(fd, out st);
             }
-            ulong actual = (ulong)st.st_size;
-            if (!created && size != 0 && size != actual)
-                Throw.Invalid($"region {path} has {actual} bytes, not the {size} asked for");
+            ulong actual = (ulong)st.st_size; // a size differing from the one asked for is judged by Kho.Init, after the header
             nint p = Libc.Mmap(0, (nuint)actual, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
             if (p == Libc.MAP_FAILED) Throw.OutOfMemory($"region {path}: mmap of {actual} bytes failed: {Libc.ErrorText(Marshal.GetLastPInvokeError())}");
             return new ShmRegion(path, fd, (byte*)p, actual, created);
@@ -101,6 +99,9 @@ internal sealed unsafe class ShmRegion : IDisposable
 
     public void Dispose()
     {
+        // Unlock explicitly: a child forked by this process but not yet exec'd shares the open file description,
+        // and would otherwise keep the lock until its exec closes the descriptor.
+        if (_fd >= 0) Libc.Flock(_fd, Libc.LOCK_UN);
         if (Base != null)
         {
             Libc.Munmap((nint)Base, (nuint)Size);
