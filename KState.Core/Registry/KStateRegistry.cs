@@ -91,6 +91,7 @@ public sealed unsafe class KStateRegistry
         description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
     }
 
+    /// <summary>At finalize: saves every registered object, then the schema of everything saved.</summary>
     private void SaveRegistered()
     {
         lock (_lock)
@@ -100,6 +101,21 @@ public sealed unsafe class KStateRegistry
             {
                 d.Save(writer, (byte*)obj, instance, _streams.Kho);
                 Remember(d, writer);
+            }
+            if (_saved.Count > 0) Schema.KStateSchema.Of(_saved.Values).WriteTo(writer);
+        }
+    }
+
+    /// <summary>The schema the previous generation saved its objects with, or null (cold boot, or nothing saved).</summary>
+    /// <exception cref="KStateCorruptException">The schema record is damaged.</exception>
+    public Schema.KStateSchema? IncomingSchema
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (!_streams.Set.HasIncoming(StreamName)) return null;
+                return _streams.Set.Open(StreamName).TryGetSchema(out var rec) ? Schema.KStateSchema.Read(rec) : null;
             }
         }
     }
