@@ -56,7 +56,7 @@ public sealed unsafe partial class KStateDescription
             ctx.PayloadBase = cursor.Offset;
             Parse(ref cursor, work, 0, version, plan, ctx, kho);
             if (cursor.Remaining != 0) throw new KStateCorruptException($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
-            Commit(rec.Payload, obj, ctx, kho, allocator ?? NativeAllocator.Instance);
+            Commit(rec, obj, ctx, kho, allocator ?? NativeAllocator.Instance);
         }
         finally
         {
@@ -115,7 +115,9 @@ public sealed unsafe partial class KStateDescription
                     if (n > 0)
                     {
                         long from = c.Offset - ctx.PayloadBase;
-                        c.Skip(f.Size * n);
+                        long blobAt = c.Offset;
+                        var blob = c.ReadBlobView(verify: true);
+                        if (blob.Length != (long)f.Size * n) throw new KStateCorruptException($"'{Name}'.{f.Name}: {blob.Length} bytes of pointee, expected {(long)f.Size * n}", blobAt);
                         // A counted array's existing buffer holds as many elements as the object counted before this restore.
                         long capacity = f.CountField is null ? long.MaxValue : (long)Math.Min(ReadCount(ctx.Original + at, CountFieldOf(f)), (ulong)f.Count) * f.Size;
                         ctx.Pointers.Add(new PendingPointer(at + f.Offset, (int)from, f.Size * n, capacity));
@@ -186,8 +188,9 @@ public sealed unsafe partial class KStateDescription
     }
 
     /// <summary>Applies a fully parsed record: claims folios, fills pointees, writes the object, runs post_load hooks.</summary>
-    private void Commit(ReadOnlySpan<byte> payload, byte* obj, RestoreContext ctx, Kho? kho, IPointerAllocator allocator)
+    private void Commit(Record rec, byte* obj, RestoreContext ctx, Kho? kho, IPointerAllocator allocator)
     {
+        var payload = rec.Payload;
         foreach (ulong phys in ctx.Folios)
             if (!kho!.TryRestoreFolio(phys, out _)) throw new KStateCorruptException($"'{Name}': folio 0x{phys:x} could not be restored");
         byte* work = ctx.Work;
@@ -197,7 +200,7 @@ public sealed unsafe partial class KStateDescription
             // A null pointer, or a counted array whose buffer is too small, gets new memory (the old buffer is not ours to free).
             if (target == null || p.Bytes > p.CapacityBytes) target = (byte*)allocator.Allocate((nuint)p.Bytes);
             if (target == null) throw new KStateOutOfMemoryException($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
-            payload.Slice(p.PayloadOffset, p.Bytes).CopyTo(new Span<byte>(target, p.Bytes));
+            new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes));
         }
         Buffer.MemoryCopy(work, obj, Size, Size);
         foreach (var (d, offset, version) in ctx.PostLoads)

@@ -77,7 +77,7 @@ public sealed unsafe partial class KStateDescription
                     byte* target = *(byte**)at;
                     if (f.CountField is null) w.PutUInt32(target == null ? 0u : (uint)n);
                     else if (target == null && n > 0) Invalid(Name, $"pointer field '{f.Name}' is null but its count is {n}");
-                    if (target != null) w.Put(new ReadOnlySpan<byte>(target, f.Size * n));
+                    if (target != null && n > 0) w.PutBlob(new ReadOnlySpan<byte>(target, f.Size * n)); // large arrays go out of line
                     break;
                 case FieldKind.KhoPointer:
                     for (int i = 0; i < n; i++) w.PutUInt64(PhysOf(kho, f, ((void**)at)[i]));

@@ -7,8 +7,9 @@ namespace KState.Core.Records;
 /// <summary>A record read from a stream, its checksum verified. The payload points into the stream's memory.</summary>
 public readonly ref struct Record
 {
-    internal Record(RecordType type, ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload, long offset)
+    internal Record(RecordType type, ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload, long offset, RecordReader? owner = null)
     {
+        Owner = owner;
         Type = type;
         StateId = stateId;
         InstanceId = instanceId;
@@ -36,7 +37,10 @@ public readonly ref struct Record
     public long Offset { get; }
 
     /// <summary>A bounds-checked cursor over the payload.</summary>
-    public RecordCursor Cursor => new(Payload, Offset + Format.RecordHeaderBytes);
+    public RecordCursor Cursor => new(Payload, Offset + Format.RecordHeaderBytes, Owner);
+
+    /// <summary>The stream the record came from (it holds the data segments of large blobs).</summary>
+    internal RecordReader? Owner { get; }
 }
 
 /// <summary>A nested record (a struct or subsection) found inside a payload.</summary>
@@ -75,13 +79,17 @@ public ref struct RecordCursor
 {
     private readonly ReadOnlySpan<byte> _data;
     private readonly long _base;
+    private readonly RecordReader? _owner;
     private int _pos;
 
     /// <summary>A cursor over <paramref name="data"/>, which starts at stream offset <paramref name="baseOffset"/>.</summary>
-    public RecordCursor(ReadOnlySpan<byte> data, long baseOffset)
+    public RecordCursor(ReadOnlySpan<byte> data, long baseOffset) : this(data, baseOffset, null) { }
+
+    internal RecordCursor(ReadOnlySpan<byte> data, long baseOffset, RecordReader? owner)
     {
         _data = data;
         _base = baseOffset;
+        _owner = owner;
         _pos = 0;
     }
 
@@ -169,11 +177,103 @@ public ref struct RecordCursor
         if (pad > Remaining) throw new KStateCorruptException("nested record padding runs past its parent", Offset);
         Skip(pad);
         nested = new NestedRecord(type, BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(h[12..]), new RecordCursor(payload, at + Format.RecordHeaderBytes));
+            BinaryPrimitives.ReadUInt32LittleEndian(h[12..]), new RecordCursor(payload, at + Format.RecordHeaderBytes, _owner));
         return true;
+    }
+
+    /// <summary>Reads a blob written by <see cref="RecordWriter.PutBlob"/> into <paramref name="destination"/>; returns its length.</summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than the blob.</exception>
+    /// <exception cref="KStateCorruptException">The blob is malformed, its data segments are missing, or its checksum does not match.</exception>
+    public long ReadBlob(Span<byte> destination)
+    {
+        var blob = ReadBlobView(verify: true);
+        if (blob.Length > destination.Length) throw new ArgumentException($"the blob has {blob.Length} bytes; the destination holds {destination.Length}", nameof(destination));
+        blob.CopyTo(destination);
+        return blob.Length;
+    }
+
+    /// <summary>Reads a blob into a new array.</summary>
+    public byte[] ReadBlob()
+    {
+        var blob = ReadBlobView(verify: true);
+        var bytes = new byte[blob.Length];
+        blob.CopyTo(bytes);
+        return bytes;
+    }
+
+    /// <summary>Parses a blob's descriptor (bounds-checked) and, when asked, checks an external blob's data against its checksum.</summary>
+    internal BlobView ReadBlobView(bool verify)
+    {
+        long at = Offset;
+        uint kind = ReadUInt32();
+        if (kind == 0) return new BlobView(ReadSpan((int)Math.Min(ReadUInt32(), int.MaxValue)), default, 0, 0, null);
+        if (kind != 1) throw new KStateCorruptException($"blob kind {kind} is unknown", at);
+        uint chunks = ReadUInt32();
+        long length = ReadInt64();
+        ulong hash = ReadUInt64();
+        if (length <= 0 || chunks != (ulong)((length + RecordWriter.BlobChunkBytes - 1) / RecordWriter.BlobChunkBytes) || chunks > (uint)Remaining / 8)
+            throw new KStateCorruptException($"blob of {length} bytes in {chunks} data segments is impossible", at);
+        var view = new BlobView(default, ReadSpan((int)chunks * 8), length, hash, _owner ?? throw new KStateCorruptException("a blob with data segments outside a stream", at));
+        if (verify) view.Verify(at);
+        return view;
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private readonly void ThrowShort(int n) =>
         throw new KStateCorruptException($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
+}
+
+/// <summary>A blob as its record describes it: inline bytes, or data segments with a length and checksum.</summary>
+internal readonly unsafe ref struct BlobView
+{
+    private readonly ReadOnlySpan<byte> _inline;
+    private readonly ReadOnlySpan<byte> _chunks;
+    private readonly ulong _hash;
+    private readonly RecordReader? _owner;
+    private readonly long _external;
+
+    public BlobView(ReadOnlySpan<byte> inline, ReadOnlySpan<byte> chunks, long length, ulong hash, RecordReader? owner)
+    {
+        _inline = inline;
+        _chunks = chunks;
+        _external = length;
+        _hash = hash;
+        _owner = owner;
+    }
+
+    public long Length => _owner is null ? _inline.Length : _external;
+
+    private ReadOnlySpan<byte> Chunk(int i, long offset)
+    {
+        ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(_chunks[(i * 8)..]);
+        int bytes = (int)Math.Min(RecordWriter.BlobChunkBytes, _external - (long)i * RecordWriter.BlobChunkBytes);
+        return new ReadOnlySpan<byte>(_owner!.BlobChunk(phys, bytes, offset), bytes);
+    }
+
+    /// <summary>Attaches the data segments and checks the checksum.</summary>
+    public void Verify(long offset)
+    {
+        if (_owner is null) return; // inline: the record's checksum covers it
+        var h = BlobHash.Instance;
+        h.Reset();
+        for (int i = 0; i < _chunks.Length / 8; i++) h.Append(Chunk(i, offset));
+        if (h.GetCurrentHashAsUInt64() != _hash) throw new KStateCorruptException("blob data checksum mismatch", offset);
+    }
+
+    public void CopyTo(Span<byte> destination)
+    {
+        if (_owner is null)
+        {
+            _inline.CopyTo(destination);
+            return;
+        }
+        for (int i = 0; i < _chunks.Length / 8; i++) Chunk(i, -1).CopyTo(destination[(i * RecordWriter.BlobChunkBytes)..]);
+    }
+}
+
+internal static class BlobHash
+{
+    [ThreadStatic] private static System.IO.Hashing.XxHash3? t_hash;
+
+    public static System.IO.Hashing.XxHash3 Instance => t_hash ??= new System.IO.Hashing.XxHash3();
 }

@@ -18,6 +18,8 @@ public sealed unsafe class RecordReader
     private readonly Dictionary<(ulong, ulong), long> _index = [];
     private readonly List<long> _all = []; // every top-level record, in stream order
     private long _schema = -1;
+    private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
+    private ISegmentMemory? _memory;
 
     private RecordReader(string name) => Name = name;
 
@@ -46,7 +48,7 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">Any check fails; the message says which and the offset where.</exception>
     public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name)
     {
-        var r = new RecordReader(name);
+        var r = new RecordReader(name) { _memory = memory };
         r.Walk(memory, firstSegment, KStateId.FromName(name));
         return r;
     }
@@ -151,7 +153,34 @@ public sealed unsafe class RecordReader
             throw new KStateCorruptException("record checksum mismatch", seg.StreamOffset + at);
         return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
-            new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at);
+            new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at, this);
+    }
+
+    /// <summary>A data segment of a large blob: attached (restored) on first use, then cached.</summary>
+    internal byte* BlobChunk(ulong phys, int bytes, long offset)
+    {
+        lock (_blobChunks)
+        {
+            if (!_blobChunks.TryGetValue(phys, out var chunk))
+            {
+                byte* p = _memory!.Attach(phys, out int available);
+                if (p == null) throw new KStateCorruptException($"blob data segment 0x{phys:x} is not in preserved memory", offset);
+                chunk = ((nint)p, available);
+                _blobChunks.Add(phys, chunk);
+            }
+            if (chunk.Size < bytes) throw new KStateCorruptException($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
+            return (byte*)chunk.Ptr;
+        }
+    }
+
+    /// <summary>Data segments of blobs attached so far (phys, order), for releasing them.</summary>
+    public IEnumerable<(ulong Phys, int Order)> DataSegments
+    {
+        get
+        {
+            lock (_blobChunks)
+                return [.. _blobChunks.Select(c => (c.Key, System.Numerics.BitOperations.Log2((uint)(c.Value.Size / Kho.PageSize))))];
+        }
     }
 
     /// <summary>Finds the newest record of (state id, instance id) in O(1); false when there is none.</summary>

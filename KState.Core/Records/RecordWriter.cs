@@ -70,6 +70,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_depth != 0) ThrowUnbalanced("BeginRecord inside an open record (use BeginNested, or EndRecord first)");
         if (_complete) ThrowUnbalanced("the stream is complete");
+        _dataMark = _dataSegments.Count;
         OpenHeader(stateId, instanceId, version, type);
     }
 
@@ -195,6 +196,7 @@ public sealed unsafe partial class RecordWriter
     public void AbandonOpenRecord()
     {
         if (_depth == 0) return;
+        FreeDataSegmentsFrom(_dataMark);
         int start = _open[0];
         new Span<byte>(_seg + start, _pos - start).Clear();
         _pos = start;
@@ -283,6 +285,7 @@ public sealed unsafe partial class RecordWriter
         foreach (var (phys, order) in _segments) _memory.Free(phys, order);
         _segments.Clear();
         _segmentPtrs.Clear();
+        FreeDataSegmentsFrom(0);
         _seg = null;
         _complete = true;
     }

@@ -161,6 +161,7 @@ public sealed class StreamSet
             if (!_incoming.ContainsKey(name)) return false;
             var r = Open(name);
             foreach (var (phys, order) in r.Segments) _memory.Free(phys, order);
+            foreach (var (phys, order) in r.DataSegments) _memory.Free(phys, order);
             _incoming.Remove(name);
             _opened.Remove(name);
             return true;
