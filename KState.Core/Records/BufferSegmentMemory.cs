@@ -60,6 +60,13 @@ public sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
         return _buffer + off;
     }
 
+    /// <summary>Forgets every segment: the buffer is empty again (its bytes are cleared as segments are reallocated).</summary>
+    public void Reset()
+    {
+        _next = 0;
+        _attached.Clear();
+    }
+
     /// <summary>Frees the buffer.</summary>
     public void Dispose()
     {
