@@ -4,6 +4,7 @@
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress")
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
+#   ./build.sh native   publish libkstate.so, kstate.h and kstate.pc into one folder and print it
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -18,6 +19,7 @@ ensure_tools() {
   local missing=()
   command -v dtc >/dev/null || missing+=(device-tree-compiler)
   command -v gcc >/dev/null || missing+=(gcc)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
   if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
       echo "build.sh: installing ${missing[*]}" >&2
@@ -31,6 +33,25 @@ ensure_tools() {
 build() {
   dotnet restore KState.sln --verbosity quiet
   dotnet build KState.sln -c $CONFIG --no-restore --verbosity quiet -warnaserror -nologo -clp:NoSummary
+}
+
+NATIVE=artifacts/native
+
+# Native AOT: libkstate.so with its header and pkg-config file, in one folder.
+native() {
+  dotnet publish KState.Native/KState.Native.csproj -c $CONFIG -o $NATIVE --verbosity quiet -nologo -clp:NoSummary
+  cp KState.Native/include/kstate.h $NATIVE/
+  local prefix
+  prefix=$(cd $NATIVE && pwd)
+  cat > $NATIVE/kstate.pc <<PC
+prefix=$prefix
+
+Name: kstate
+Description: KState: KHO emulation and KSTATE for C
+Version: 0.1.0
+Cflags: -I\${prefix}
+Libs: -L\${prefix} -lkstate -Wl,-rpath,\${prefix}
+PC
 }
 
 # Runs the NUnit suite with a filter and prints "N passed, N failed" from the TRX counters.
@@ -60,18 +81,29 @@ case "${1:-demo}" in
   test)
     ensure_tools
     build
+    native
+    export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
+    KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
     run_tests "TestCategory!=Stress"
     ;;
   stress)
     ensure_tools
     build
+    native
+    export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
+    KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
     run_tests "TestCategory=Stress"
+    ;;
+  native)
+    ensure_tools
+    native
+    cd $NATIVE && pwd
     ;;
   bench)
     ensure_tools
     dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
     ;;
   *)
-    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench])"
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native])"
     ;;
 esac

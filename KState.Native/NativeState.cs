@@ -1,0 +1,102 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using KState.Core.Records;
+using KState.Core.Registry;
+
+namespace KState.Native;
+
+/// <summary>The process's one booted generation, as the C ABI sees it (the kernel has one KHO too).</summary>
+internal static class NativeState
+{
+    private static readonly Lock Gate = new();
+    public static Kho? Kho { get; private set; }
+    public static KStateStreams? Streams { get; private set; }
+    public static KStateRegistry? Registry { get; private set; }
+
+    [ThreadStatic] private static nint t_lastError;
+
+    public static void Boot(string path, ulong size)
+    {
+        lock (Gate)
+        {
+            if (Kho is not null) throw new KStateBusyException("kho_init: this process has already booted a region (kho_exit first)");
+            var kho = Kho.Init(path, size);
+            try
+            {
+                var streams = new KStateStreams(kho);
+                Registry = new KStateRegistry(streams);
+                Streams = streams;
+                Kho = kho;
+            }
+            catch
+            {
+                kho.Dispose();
+                throw;
+            }
+        }
+    }
+
+    public static void Exit()
+    {
+        lock (Gate)
+        {
+            if (Kho is null) throw new KStateInvalidException("kho_exit: no region is booted");
+            Streams!.Dispose();
+            Kho.Dispose();
+            Kho = null;
+            Streams = null;
+            Registry = null;
+            NativeDescriptions.Clear();
+        }
+    }
+
+    public static Kho Machine => Kho ?? throw new KStateInvalidException("no region is booted (call kho_init first)");
+
+    public static KStateRegistry Reg => Registry ?? throw new KStateInvalidException("no region is booted (call kho_init first)");
+
+    /// <summary>Runs a call, turning every exception into a negative errno and remembering its text.</summary>
+    public static int Call(Action action)
+    {
+        try
+        {
+            action();
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    public static int Fail(Exception e)
+    {
+        SetLastError(e.Message);
+        return e switch
+        {
+            KStateException k => -k.Errno,
+            OutOfMemoryException => -12,
+            ArgumentException => -22,
+            ObjectDisposedException => -22,
+            _ => -5, // EIO: a bug of ours, never a crash of the caller
+        };
+    }
+
+    public static void SetLastError(string text)
+    {
+        if (t_lastError != 0) Marshal.FreeCoTaskMem(t_lastError);
+        t_lastError = Marshal.StringToCoTaskMemUTF8(text);
+    }
+
+    public static nint LastError => t_lastError;
+
+    public static unsafe string? Utf8(byte* s)
+    {
+        if (s == null) return null;
+        int n = 0;
+        while (s[n] != 0)
+        {
+            if (++n > 4096) throw new KStateInvalidException("string longer than 4096 bytes (missing NUL?)");
+        }
+        return Encoding.UTF8.GetString(s, n);
+    }
+}

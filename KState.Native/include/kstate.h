@@ -1,0 +1,180 @@
+/* kstate.h — KState from C: the KHO emulator and KSTATE, as ../shared/C-ABI.md defines them.
+ *
+ * Every function returns 0 or a negative errno unless said otherwise; kstate_strerror() gives the text.
+ * Build: gcc app.c $(pkg-config --cflags --libs kstate)
+ */
+#ifndef KSTATE_H
+#define KSTATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint64_t phys_addr_t;
+struct folio;                       /* opaque handle */
+struct kstate_stream;               /* cursor handed to custom callbacks */
+struct kstate_description;
+
+enum kstate_field_kind {
+    KS_END = 0,
+    KS_BASE_TYPE = 1,
+    KS_POINTER = 2,
+    KS_FOLIO = 3,
+    KS_STRUCT = 4,
+    KS_CUSTOM = 5,
+    KS_DEPRECATED = 6,
+    KS_KHO_POINTER = 7,             /* a pointer into KHO memory: stored as phys, translated on restore */
+};
+
+struct kstate_field {               /* built with the macros below */
+    const char *name;
+    size_t offset;                  /* offsetof(struct, member) */
+    size_t size;                    /* element size (pointee size for pointers) */
+    int kind;                       /* KS_* */
+    int version_id;                 /* first version that has the field (0 = always);
+                                       for KS_DEPRECATED: last version that had it */
+    size_t count;                   /* elements; 0 or 1 = one */
+    const struct kstate_description *ksd;                       /* KS_STRUCT */
+    int (*save)(struct kstate_stream *, void *obj, const struct kstate_field *);
+    int (*restore)(struct kstate_stream *, void *obj, const struct kstate_field *);
+};
+
+struct kstate_description {
+    const char *name;
+    uint64_t id;                    /* state id */
+    int version_id;                 /* version written */
+    int min_version_id;             /* oldest version this description can read */
+    const struct kstate_field *fields;                   /* ends with KSTATE_END_OF_LIST() */
+    const struct kstate_description **subsections;      /* NULL-terminated, may be NULL */
+    bool (*needed)(void *obj);      /* for a subsection: send it only when true; NULL = always */
+    int (*pre_save)(void *obj);     /* non-zero aborts the save */
+    int (*post_load)(void *obj, int version_id);  /* after fields and subsections */
+};
+
+/* The id the KSTATE talk's example uses. */
+#define KSTATE_TEST_ID 0x4b53544154455445ULL
+
+/* Compile-time checks, as the kernel's BUILD_BUG_ON_ZERO: 0 when e is false, a build error when it is true. */
+#define KSTATE_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int : (-!!(e)); }))
+#define KSTATE_MEMBER(_state, _f) (((_state *)0)->_f)
+#define KSTATE_CHECK_TYPE(_state, _f, _type) \
+    KSTATE_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p(__typeof__(KSTATE_MEMBER(_state, _f)), _type))
+
+#define KSTATE_BASE_TYPE_V(_f, _state, _type, _version) {                        \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, _type),      \
+    .size = sizeof(_type),                                                      \
+    .kind = KS_BASE_TYPE,                                                       \
+    .version_id = (_version),                                                   \
+    .count = 1,                                                                 \
+}
+#define KSTATE_BASE_TYPE(_f, _state, _type) KSTATE_BASE_TYPE_V(_f, _state, _type, 0)
+
+#define KSTATE_BASE_TYPE_DEPRECATED(_f, _type, _last_version) {                 \
+    .name = #_f,                                                                \
+    .size = sizeof(_type),                                                      \
+    .kind = KS_DEPRECATED,                                                      \
+    .version_id = (_last_version),                                              \
+    .count = 1,                                                                 \
+}
+
+/* The member must be a pointer (dereferencing anything else does not compile); its pointee is saved. */
+#define KSTATE_POINTER_V(_f, _state, _version) {                                \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
+    .kind = KS_POINTER,                                                         \
+    .version_id = (_version),                                                   \
+    .count = 1,                                                                 \
+}
+#define KSTATE_POINTER(_f, _state) KSTATE_POINTER_V(_f, _state, 0)
+
+/* A pointer to _count elements. */
+#define KSTATE_POINTER_ARRAY(_f, _state, _count) {                              \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
+    .kind = KS_POINTER,                                                         \
+    .count = (_count),                                                          \
+}
+
+#define KSTATE_FOLIO(_f, _state) {                                              \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, struct folio *), \
+    .size = sizeof(struct folio *),                                             \
+    .kind = KS_FOLIO,                                                           \
+    .count = 1,                                                                 \
+}
+
+#define KSTATE_KHO_POINTER(_f, _state) {                                        \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
+    .kind = KS_KHO_POINTER,                                                     \
+    .count = 1,                                                                 \
+}
+
+#define KSTATE_STRUCT(_f, _state, _ksd) {                                       \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f),                                             \
+    .size = sizeof(KSTATE_MEMBER(_state, _f)),                                  \
+    .kind = KS_STRUCT,                                                          \
+    .count = 1,                                                                 \
+    .ksd = (_ksd),                                                              \
+}
+
+#define KSTATE_CUSTOM(_f, _state, _save, _restore) {                            \
+    .name = #_f,                                                                \
+    .offset = offsetof(_state, _f),                                             \
+    .size = sizeof(KSTATE_MEMBER(_state, _f)),                                  \
+    .kind = KS_CUSTOM,                                                          \
+    .count = 1,                                                                 \
+    .save = (_save),                                                            \
+    .restore = (_restore),                                                      \
+}
+
+#define KSTATE_END_OF_LIST() { .kind = KS_END }
+
+/* KHO emulator */
+int kho_init(const char *region_path, uint64_t size);
+int kho_exit(void);
+bool is_kho_boot(void);
+struct folio *kho_folio_alloc(unsigned int order);
+void kho_folio_put(struct folio *folio);
+void *kho_folio_address(const struct folio *folio);
+unsigned int kho_folio_order(const struct folio *folio);
+phys_addr_t kho_folio_phys(const struct folio *folio);
+void *kho_phys_to_virt(phys_addr_t phys);
+phys_addr_t kho_virt_to_phys(const void *virt);
+int kho_preserve_folio(struct folio *folio);
+int kho_unpreserve_folio(struct folio *folio);
+int kho_preserve_phys(phys_addr_t phys, size_t size);
+int kho_unpreserve_phys(phys_addr_t phys, size_t size);
+struct folio *kho_restore_folio(phys_addr_t phys);
+void *kho_restore_phys(phys_addr_t phys, size_t size);
+int kho_add_subtree(const char *name, const void *blob, size_t size);
+int kho_retrieve_subtree(const char *name, const void **blob, size_t *size);
+int kho_finalize(void);
+int kho_abort(void);
+
+/* KSTATE */
+int kstate_save_state(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
+int kstate_register(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
+int kstate_unregister(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
+int kstate_restore(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
+int kstate_save_data(struct kstate_stream *stream, const void *data, size_t size);
+int kstate_restore_data(struct kstate_stream *stream, void *data, size_t size);
+const char *kstate_strerror(int err);
+
+/* Beyond the contract: the text of the last error this thread got (why a description is invalid, say). */
+const char *kstate_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSTATE_H */
