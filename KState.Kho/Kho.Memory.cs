@@ -17,17 +17,22 @@ public sealed unsafe partial class Kho
 
     /// <summary>Allocates a zeroed folio; false when none of that order is free.</summary>
     /// <exception cref="KStateInvalidException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
-    public bool TryAllocFolio(int order, out Folio folio) => TryAlloc(_memory, order, out folio);
+    public bool TryAllocFolio(int order, out Folio folio) => TryAlloc(_memory, order, out folio, zero: true);
+
+    /// <summary>Allocates a folio without zeroing it: its bytes are whatever the memory held (old data, or poison).
+    /// For writers that initialize every byte they hand over, such as KSTATE's stream segments.</summary>
+    /// <exception cref="KStateInvalidException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
+    public bool TryAllocFolioUnzeroed(int order, out Folio folio) => TryAlloc(_memory, order, out folio, zero: false);
 
     /// <summary>Allocates a zeroed folio from the scratch area: memory for this generation's early use that can never be preserved.</summary>
     /// <exception cref="KStateOutOfMemoryException">Scratch is exhausted.</exception>
     public Folio AllocScratchFolio(int order)
     {
-        if (!TryAlloc(_scratch, order, out var folio)) Throw.OutOfMemory($"no free scratch folio of order {order}");
+        if (!TryAlloc(_scratch, order, out var folio, zero: true)) Throw.OutOfMemory($"no free scratch folio of order {order}");
         return folio;
     }
 
-    private bool TryAlloc(BuddyAllocator from, int order, out Folio folio)
+    private bool TryAlloc(BuddyAllocator from, int order, out Folio folio, bool zero)
     {
         if ((uint)order > MaxOrder) Throw.Invalid($"folio order {order} is outside 0..{MaxOrder}");
         ulong page;
@@ -41,7 +46,7 @@ public sealed unsafe partial class Kho
             }
         }
         // Zeroing outside the lock: the block is ours alone now.
-        new Span<byte>(_region.Base + (page << Layout.PageShift), PageSize << order).Clear();
+        if (zero) new Span<byte>(_region.Base + (page << Layout.PageShift), PageSize << order).Clear();
         folio = new Folio(PhysOfPage(page), order);
         return true;
     }

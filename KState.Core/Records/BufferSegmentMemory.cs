@@ -42,7 +42,6 @@ public sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
         int at = (_next + size - 1) & ~(size - 1); // naturally aligned, like a folio
         if (at > _capacity - size) throw new KStateOutOfMemoryException($"buffer of {_capacity} bytes has no room for a segment of {size}");
         _next = at + size;
-        new Span<byte>(_buffer + at, size).Clear();
         phys = PhysBase + (ulong)at;
         return _buffer + at;
     }
@@ -60,7 +59,7 @@ public sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
         return _buffer + off;
     }
 
-    /// <summary>Forgets every segment: the buffer is empty again (its bytes are cleared as segments are reallocated).</summary>
+    /// <summary>Forgets every segment: the buffer is empty again (writers initialize what they reuse).</summary>
     public void Reset()
     {
         _next = 0;

@@ -6,7 +6,8 @@ namespace KState.Core.Records;
 /// </summary>
 public unsafe interface ISegmentMemory
 {
-    /// <summary>A zeroed segment of 2^<paramref name="order"/> pages, ready to hand over.</summary>
+    /// <summary>A segment of 2^<paramref name="order"/> pages. Its bytes are undefined: the writer initializes every
+    /// byte it hands over (records, padding, and the zero tail it writes when sealing), so nothing is zeroed twice.</summary>
     /// <exception cref="KStateOutOfMemoryException">No memory left.</exception>
     byte* Allocate(int order, out ulong phys);
 

@@ -9,7 +9,8 @@ public sealed unsafe class KhoSegmentMemory(Kho kho) : ISegmentMemory
     /// <inheritdoc/>
     public byte* Allocate(int order, out ulong phys)
     {
-        var folio = Kho.AllocFolio(order);
+        if (!Kho.TryAllocFolioUnzeroed(order, out var folio))
+            throw new KStateOutOfMemoryException($"no free folio of order {order} for a stream segment ({Kho.FreePages} pages free)");
         try
         {
             Kho.PreserveFolio(folio);

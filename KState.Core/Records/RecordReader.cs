@@ -15,13 +15,19 @@ public sealed unsafe class RecordReader
     private readonly record struct Segment(ulong Phys, nint Ptr, int Size, int Used, long StreamOffset);
 
     private readonly List<Segment> _segments = [];
-    private readonly Dictionary<(ulong, ulong), long> _index = [];
-    private readonly List<long> _all = []; // every top-level record, in stream order
+    private readonly Dictionary<(ulong, ulong), long> _index;
+    private readonly List<long> _all; // every top-level record, in stream order
+    private Dictionary<string, ulong> _idsByName = [];
     private long _schema = -1;
     private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
     private ISegmentMemory? _memory;
 
-    private RecordReader(string name) => Name = name;
+    private RecordReader(string name, int expectedRecords)
+    {
+        Name = name;
+        _index = new Dictionary<(ulong, ulong), long>(expectedRecords);
+        _all = new List<long>(expectedRecords);
+    }
 
     /// <summary>The stream's name.</summary>
     public string Name { get; }
@@ -45,11 +51,16 @@ public sealed unsafe class RecordReader
     public ulong Bytes { get; private set; }
 
     /// <summary>Opens the stream <paramref name="name"/> whose first segment is at <paramref name="firstSegment"/>.</summary>
+    /// <param name="memory">Where the segments are.</param>
+    /// <param name="firstSegment">Phys of the first segment.</param>
+    /// <param name="name">The stream's name (segments carry its id).</param>
+    /// <param name="expectedRecords">Records expected (from the root blob), to size the index once; a hint only.</param>
     /// <exception cref="KStateCorruptException">Any check fails; the message says which and the offset where.</exception>
-    public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name)
+    public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name, int expectedRecords = 0)
     {
-        var r = new RecordReader(name) { _memory = memory };
+        var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory };
         r.Walk(memory, firstSegment, KStateId.FromName(name));
+        foreach (var (id, n) in r.Names.Entries) r._idsByName[n] = id;
         return r;
     }
 
@@ -210,6 +221,7 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateExistsException">The stream's names table gives this id to another name (a collision).</exception>
     public bool TryFind(string stateName, ulong instanceId, out Record record)
     {
+        if (_idsByName.TryGetValue(stateName, out ulong named)) return TryFind(named, instanceId, out record);
         ulong id = KStateId.FromName(stateName);
         var known = Names.NameOf(id);
         if (known is not null && known != stateName)

@@ -57,6 +57,7 @@ public sealed unsafe partial class RecordWriter
                     piece.Slice(at, n).CopyTo(target[at..]);
                     h.Append(target.Slice(at, n));
                 }
+                new Span<byte>(p + piece.Length, (Kho.PageSize << order) - piece.Length).Clear(); // no stale bytes handed over
             }
         }
         catch
@@ -65,7 +66,7 @@ public sealed unsafe partial class RecordWriter
             AbandonOpenRecord();
             throw;
         }
-        var d = PutSpan(24 + 8 * chunks);
+        var d = ReserveInRecord(24 + 8 * chunks);
         BinaryPrimitives.WriteUInt32LittleEndian(d, 1);
         BinaryPrimitives.WriteUInt32LittleEndian(d[4..], (uint)chunks);
         BinaryPrimitives.WriteUInt64LittleEndian(d[8..], (ulong)data.Length);

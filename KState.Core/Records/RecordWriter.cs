@@ -87,13 +87,13 @@ public sealed unsafe partial class RecordWriter
 
     private void OpenHeader(ulong stateId, ulong instanceId, uint version, RecordType type)
     {
+        // Five aligned 8-byte stores (docs/FORMAT.md, "Record header"): the checksum and length come at close.
         var h = Reserve(Format.RecordHeaderBytes);
-        h.Clear();
-        BinaryPrimitives.WriteUInt16LittleEndian(h[8..], (ushort)type);
-        h[10] = Format.RecordHeaderBytes;
-        BinaryPrimitives.WriteUInt32LittleEndian(h[12..], version);
+        BinaryPrimitives.WriteUInt64LittleEndian(h, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[8..], (ushort)type | (ulong)Format.RecordHeaderBytes << 16 | (ulong)version << 32);
         BinaryPrimitives.WriteUInt64LittleEndian(h[16..], stateId);
         BinaryPrimitives.WriteUInt64LittleEndian(h[24..], instanceId);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[32..], 0);
         _open[_depth++] = _pos - Format.RecordHeaderBytes;
     }
 
@@ -119,9 +119,9 @@ public sealed unsafe partial class RecordWriter
         int start = _open[--_depth];
         int payload = _pos - start - Format.RecordHeaderBytes;
         var h = new Span<byte>(_seg + start, Format.RecordHeaderBytes);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[32..], (uint)payload);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[32..], (uint)payload); // length and the reserved zero word
         int padded = Format.Align8(_pos);
-        new Span<byte>(_seg + _pos, padded - _pos).Clear(); // segments are zeroed, but a moved record may leave bytes
+        new Span<byte>(_seg + _pos, padded - _pos).Clear(); // padding is covered by the checksum: make it zero
         _pos = padded;
         if (checksum)
         {
@@ -131,10 +131,20 @@ public sealed unsafe partial class RecordWriter
         }
     }
 
-    /// <summary>Reserves <paramref name="n"/> bytes in the open record and returns them to fill.</summary>
+    /// <summary>Reserves <paramref name="n"/> zeroed bytes in the open record and returns them to fill. The span is
+    /// valid until the next put (a put may move the open record to a new segment).</summary>
     /// <exception cref="KStateInvalidException">No record is open.</exception>
     /// <exception cref="KStateNoSpaceException">The record would exceed the largest segment.</exception>
     public Span<byte> PutSpan(int n)
+    {
+        var s = ReserveInRecord(n);
+        s.Clear(); // segment memory is not zeroed in advance
+        return s;
+    }
+
+    /// <summary>Reserves bytes in the open record that the caller overwrites completely.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Span<byte> ReserveInRecord(int n)
     {
         if (_depth == 0) ThrowUnbalanced("put with no open record");
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -176,7 +186,8 @@ public sealed unsafe partial class RecordWriter
             throw;
         }
         byte* old = _seg;
-        SealSegment(carryFrom, nextPhys);
+        if (carry > 0) Buffer.MemoryCopy(old + carryFrom, next + Format.SegmentHeaderBytes, (Kho.PageSize << order) - Format.SegmentHeaderBytes, carry);
+        SealSegment(carryFrom, nextPhys); // the old segment ends where the open record began; the rest is cleared
         _segments.Add((nextPhys, order));
         _segmentPtrs.Add((nint)next);
         _seg = next;
@@ -184,8 +195,6 @@ public sealed unsafe partial class RecordWriter
         _pos = Format.SegmentHeaderBytes;
         if (carry > 0)
         {
-            Buffer.MemoryCopy(old + carryFrom, _seg + _pos, _segSize - _pos, carry);
-            new Span<byte>(old + carryFrom, (int)carry).Clear(); // the old segment now ends where the record began
             int shift = _pos - carryFrom;
             for (int i = 0; i < _depth; i++) _open[i] += shift;
             _pos += (int)carry;
@@ -215,6 +224,7 @@ public sealed unsafe partial class RecordWriter
     /// <summary>Writes the current segment's header: its records end at <paramref name="used"/>; the chain goes on at <paramref name="next"/> (0 = last).</summary>
     private void SealSegment(int used, ulong next)
     {
+        new Span<byte>(_seg + used, _segSize - used).Clear(); // the zero tail readers check
         var h = new Span<byte>(_seg, Format.SegmentHeaderBytes);
         h.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(h[8..], Format.SegmentMagic);

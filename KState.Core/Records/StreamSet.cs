@@ -138,7 +138,7 @@ public sealed class StreamSet
         {
             if (_opened.TryGetValue(name, out var r)) return r;
             if (!_incoming.TryGetValue(name, out var info)) throw new KStateNotFoundException($"no incoming stream named '{name}'");
-            r = RecordReader.Open(_memory, info.FirstSegment, name);
+            r = RecordReader.Open(_memory, info.FirstSegment, name, (int)Math.Min(info.Records, int.MaxValue));
             if (r.SegmentCount != info.Segments || r.RecordCount != info.Records || r.Bytes != info.Bytes)
                 throw new KStateCorruptException($"stream '{name}' has {r.SegmentCount} segments / {r.RecordCount} records / {r.Bytes} bytes; the root blob says {info.Segments} / {info.Records} / {info.Bytes}");
             _opened.Add(name, r);

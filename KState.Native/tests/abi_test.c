@@ -160,6 +160,8 @@ static void generation_one(const char *region)
     EQ(kho_preserve_folio(NULL), -EINVAL);
     struct folio *other = kho_folio_alloc(0);
     EQ(kho_unpreserve_folio(other), -ENOENT);
+    EQ(kho_preserve_folio(other), 0);
+    EQ(kho_unpreserve_folio(other), 0);
     never_preserved = kho_folio_phys(other);
     kept_phys = kho_folio_phys(keep);
 
@@ -186,6 +188,8 @@ static void generation_one(const char *region)
     EQ(kstate_register(&obj_v1, &o, 1), 0);
     EQ(kstate_register(&obj_v1, &o, 1), -EEXIST);
     EQ(kstate_unregister(&obj_v1, &o, 2), -ENOENT);
+    EQ(kstate_register(&obj_v1, &o, 9), 0);
+    EQ(kstate_unregister(&obj_v1, &o, 9), 0);
     EQ(kstate_save_state(&overlapping, &o, 1), -EINVAL);
     CHECK(strstr(kstate_last_error(), "overlaps") != NULL);
     EQ(kstate_save_state(&refusing, &o, 1), -EPERM);
