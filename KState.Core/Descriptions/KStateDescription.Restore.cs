@@ -218,13 +218,11 @@ public sealed unsafe partial class KStateDescription
 /// <summary>A pointee to fill once the whole record has parsed.</summary>
 internal readonly record struct PendingPointer(int SlotOffset, int PayloadOffset, int Bytes, long CapacityBytes);
 
-/// <summary>Per-thread scratch for restores, reused so that the hot path allocates nothing.</summary>
+/// <summary>Per-thread scratch for restores (staging buffers in native memory), reused so that the hot path allocates nothing.</summary>
 internal sealed unsafe class RestoreContext
 {
     [ThreadStatic] private static RestoreContext? t_cached;
-    private byte[] _work = new byte[256];
-    private byte[] _original = new byte[256];
-    private System.Runtime.InteropServices.GCHandle _pinWork, _pinOriginal;
+    private int _capacity;
 
     public List<PendingPointer> Pointers { get; } = [];
     public List<ulong> Folios { get; } = [];
@@ -237,26 +235,31 @@ internal sealed unsafe class RestoreContext
     {
         var ctx = t_cached ?? new RestoreContext();
         t_cached = null; // a restore that re-enters (a hook restoring another object) gets its own context
-        if (ctx._work.Length < size)
+        if (ctx._capacity < size)
         {
-            ctx._work = new byte[size];
-            ctx._original = new byte[size];
+            ctx.FreeBuffers();
+            ctx.Work = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)size);
+            ctx.Original = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)size);
+            ctx._capacity = size;
         }
-        ctx._pinWork = System.Runtime.InteropServices.GCHandle.Alloc(ctx._work, System.Runtime.InteropServices.GCHandleType.Pinned);
-        ctx._pinOriginal = System.Runtime.InteropServices.GCHandle.Alloc(ctx._original, System.Runtime.InteropServices.GCHandleType.Pinned);
-        ctx.Work = (byte*)ctx._pinWork.AddrOfPinnedObject();
-        ctx.Original = (byte*)ctx._pinOriginal.AddrOfPinnedObject();
         return ctx;
     }
 
     public static void Return(RestoreContext ctx)
     {
-        ctx._pinWork.Free();
-        ctx._pinOriginal.Free();
-        ctx.Work = ctx.Original = null;
         ctx.Pointers.Clear();
         ctx.Folios.Clear();
         ctx.PostLoads.Clear();
         t_cached = ctx;
     }
+
+    private void FreeBuffers()
+    {
+        System.Runtime.InteropServices.NativeMemory.Free(Work);
+        System.Runtime.InteropServices.NativeMemory.Free(Original);
+        Work = Original = null;
+        _capacity = 0;
+    }
+
+    ~RestoreContext() => FreeBuffers();
 }
