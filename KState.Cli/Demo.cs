@@ -1,83 +1,325 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using KState.Core.Descriptions;
+using KState.Core.Records;
+using KState.Core.Registry;
 
 namespace KState.Cli;
 
-/// <summary>
-/// A live update across two real processes on the KHO emulator: this process fills folios with state, preserves
-/// them, finalizes and exits its region; a new process of this program boots on it, restores every folio and checks
-/// every byte.
-/// </summary>
-internal static class Demo
+/// <summary>One cache entry: where its value lives. The index is an array of these behind a described pointer.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CacheEntry
 {
-    public static int Run(string[] args)
+    public ulong Key;
+    public uint Folio;      // index into the cache's folios
+    public uint Offset;     // in that folio
+    public uint Length;
+    public uint Pad;
+}
+
+/// <summary>The cache's root object: its entries and its folios, as one described struct.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CacheRoot
+{
+    public ulong EntryCount;
+    public Ptr<CacheEntry> Entries;
+    public ulong FolioCount;
+    public Ptr<Folio> Folios;
+}
+
+/// <summary>
+/// The main job: a key-value cache whose values live in KHO folios and whose index is a described struct builds its
+/// state, finalizes, and hands over to a new process of itself, which boots, restores, verifies every byte and
+/// reports the blackout. The same state is then carried by MemoryPack through a /dev/shm file and by memcpy through
+/// shared memory, for comparison in the same run.
+/// </summary>
+internal static unsafe class Demo
+{
+    private const int FolioOrder = 9;                 // 2 MiB value folios
+    private const int FolioBytes = 4096 << FolioOrder;
+    private const int MaxEntries = 1 << 24;
+    private const ulong Seed = 0x5EED;
+
+    private static readonly KStateDescription RootV1 = KStateDescriptionBuilder<CacheRoot>.Create("kstate-demo/cache", 1, 1)
+        .Base((ref CacheRoot r) => ref r.EntryCount)
+        .Pointer((ref CacheRoot r) => ref r.Entries, count: MaxEntries, countMember: "EntryCount")
+        .Base((ref CacheRoot r) => ref r.FolioCount)
+        .Pointer((ref CacheRoot r) => ref r.Folios, count: MaxEntries, countMember: "FolioCount")
+        .Build();
+
+    /// <summary>Value bytes of a key: a function of the key alone, so the next process can check every byte.</summary>
+    private static void Fill(ulong key, Span<byte> value)
     {
-        string region = $"/dev/shm/kstate-demo-{Environment.ProcessId}";
-        int folios = 256;
-        for (int i = 0; i + 1 < args.Length; i += 2)
+        ulong x = key * 0x9E3779B97F4A7C15UL ^ Seed;
+        var words = MemoryMarshal.Cast<byte, ulong>(value[..(value.Length & ~7)]);
+        for (int i = 0; i < words.Length; i++)
         {
-            if (args[i] == "--region") region = args[i + 1];
-            else if (args[i] == "--folios") folios = int.Parse(args[i + 1]);
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            words[i] = x;
         }
-        ulong size = Math.Max(16UL << 20, (ulong)folios * 2 * 4096 * 4);
+        for (int i = words.Length * 8; i < value.Length; i++) value[i] = (byte)(key + (ulong)i);
+    }
+
+    private static int ValueLength(ulong key) => 256 + (int)(key * 2654435761UL % 3841); // 256 B .. 4 KiB
+
+    public static int Run(string? regionArg, long stateSize, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        if (stateSize < 4096 || stateSize > (16L << 30)) throw new KStateInvalidException($"--state-size {stateSize} must be between 4 KiB and 16 GiB");
+        string region = regionArg ?? $"/dev/shm/kstate-demo-{Environment.ProcessId}";
+        ulong regionSize = (ulong)(stateSize + stateSize / 4 + (64L << 20)) & ~4095UL;
         Kho.RemoveRegion(region);
         try
         {
-            var sw = Stopwatch.StartNew();
-            var manifest = new byte[4 + folios * 16];
-            BinaryPrimitives.WriteInt32LittleEndian(manifest, folios);
-            using (var kho = Kho.Init(region, size))
+            var result = new Dictionary<string, object>();
+            long saveStart;
+            var entries = new List<CacheEntry>();
+            using (var kho = Kho.Init(region, regionSize))
             {
-                var rng = new Random(42);
-                for (int i = 0; i < folios; i++)
-                {
-                    var folio = kho.AllocFolio(i % 3);
-                    rng.NextBytes(kho.FolioSpan(folio));
-                    kho.PreserveFolio(folio);
-                    BinaryPrimitives.WriteUInt64LittleEndian(manifest.AsSpan(4 + i * 16), folio.Phys);
-                    BinaryPrimitives.WriteUInt64LittleEndian(manifest.AsSpan(12 + i * 16), XxHash3.HashToUInt64(kho.FolioSpan(folio)));
-                }
-                kho.AddSubtree("demo", manifest);
+                using var streams = new KStateStreams(kho);
+                var registry = new KStateRegistry(streams);
+                var folios = Build(kho, stateSize, entries, stderr, json);
+                var root = (CacheRoot*)NativeMemory.AllocZeroed((nuint)sizeof(CacheRoot));
+                var entryArray = (CacheEntry*)NativeMemory.Alloc((nuint)(entries.Count * sizeof(CacheEntry)));
+                CollectionsMarshal.AsSpan(entries).CopyTo(new Span<CacheEntry>(entryArray, entries.Count));
+                var folioArray = (Folio*)NativeMemory.Alloc((nuint)(folios.Count * sizeof(Folio)));
+                CollectionsMarshal.AsSpan(folios).CopyTo(new Span<Folio>(folioArray, folios.Count));
+                *root = new CacheRoot { EntryCount = (ulong)entries.Count, Entries = new(entryArray), FolioCount = (ulong)folios.Count, Folios = new(folioArray) };
+
+                // The blackout starts: preserve, save, finalize, exit.
+                saveStart = Stopwatch.GetTimestamp();
+                foreach (var f in folios) kho.PreserveFolio(f);
+                registry.Register(RootV1, root, 0);
+                kho.AddSubtree("kstate-demo", BitConverter.GetBytes(saveStart));
                 kho.FinalizeHandover();
-                Console.WriteLine($"generation 1 (pid {Environment.ProcessId}): preserved {folios} folios, finalized generation {kho.BootGeneration + 1} in {sw.Elapsed.TotalMilliseconds:F2} ms");
+                result["save_ms"] = Ms(saveStart);
+                result["folios"] = folios.Count;
+                result["entries"] = entries.Count;
+                result["state_bytes"] = entries.Sum(e => (long)e.Length);
+                result["region_bytes"] = regionSize;
             }
-            var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(Demo).Assembly.Location);
-            foreach (var a in new[] { "demo-next", region, folios.ToString() }) psi.ArgumentList.Add(a);
-            using var child = Process.Start(psi)!;
-            child.WaitForExit();
-            Console.WriteLine(child.ExitCode == 0 ? $"live update done in {sw.Elapsed.TotalMilliseconds:F1} ms (including process start)" : "live update FAILED");
-            return child.ExitCode;
+
+            var next = RunNextGeneration(region, stderr);
+            foreach (var (k, v) in next) result[k] = v;
+            result["blackout_ms"] = (double)result["restore_done_ms"];
+            result.Remove("restore_done_ms");
+
+            var (memoryPackMs, memcpyMs) = Baselines(entries);
+            result["memorypack_ms"] = memoryPackMs;
+            result["memcpy_ms"] = memcpyMs;
+            double kstateMs = (double)result["save_ms"] + (double)result["boot_ms"] + (double)result["restore_ms"];
+            result["kstate_ms"] = kstateMs;
+            result["kstate_vs_memorypack"] = kstateMs / memoryPackMs;
+            result["kstate_vs_memcpy"] = kstateMs / memcpyMs;
+            Report(result, json, stdout);
+            return result["verified"] is true ? App.Ok : App.Invalid;
         }
         finally
         {
-            Kho.RemoveRegion(region);
+            if (regionArg is null) Kho.RemoveRegion(region);
         }
     }
 
-    public static int NextGeneration(string region, int expected)
+    private static List<Folio> Build(Kho kho, long stateSize, List<CacheEntry> entries, TextWriter stderr, bool quiet)
     {
-        var sw = Stopwatch.StartNew();
-        using var kho = Kho.Init(region, 0);
-        double bootMs = sw.Elapsed.TotalMilliseconds;
-        Console.WriteLine($"generation 2 (pid {Environment.ProcessId}): {kho.BootReport} (boot {bootMs:F2} ms)");
-        if (!kho.IsKhoBoot) return 1;
-        var manifest = kho.RetrieveSubtree("demo");
-        int count = BinaryPrimitives.ReadInt32LittleEndian(manifest);
-        int verified = 0;
-        ulong bytes = 0;
-        for (int i = 0; i < count; i++)
+        var folios = new List<Folio>();
+        long built = 0;
+        int lastPercent = -1;
+        Span<byte> current = default;
+        int used = FolioBytes;
+        for (ulong key = 1; built < stateSize; key++)
         {
-            ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(manifest[(4 + i * 16)..]);
-            ulong hash = BinaryPrimitives.ReadUInt64LittleEndian(manifest[(12 + i * 16)..]);
-            if (kho.TryRestoreFolio(phys, out var folio) && XxHash3.HashToUInt64(kho.FolioSpan(folio)) == hash)
+            int len = (int)Math.Min(ValueLength(key), stateSize - built);
+            if (used + len > FolioBytes)
             {
-                verified++;
-                bytes += folio.Size;
+                folios.Add(kho.AllocFolio(FolioOrder));
+                current = kho.FolioSpan(folios[^1]);
+                used = 0;
+            }
+            Fill(key, current.Slice(used, len));
+            entries.Add(new CacheEntry { Key = key, Folio = (uint)(folios.Count - 1), Offset = (uint)used, Length = (uint)len });
+            used += len;
+            built += len;
+            int percent = (int)(built * 100 / stateSize);
+            if (!quiet && percent != lastPercent && percent % 10 == 0 && !Console.IsErrorRedirected)
+            {
+                stderr.Write($"\rbuilding cache state: {percent,3}% ({built >> 20} MiB)");
+                lastPercent = percent;
             }
         }
-        Console.WriteLine($"generation 2: restored and verified {verified}/{expected} folios ({bytes / 1024} KiB), unrestored {kho.ListUnrestored().Count}, in {sw.Elapsed.TotalMilliseconds:F2} ms");
-        return verified == expected && count == expected ? 0 : 1;
+        if (!quiet && !Console.IsErrorRedirected) stderr.WriteLine();
+        return folios;
+    }
+
+    private static Dictionary<string, object> RunNextGeneration(string region, TextWriter stderr)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(Demo).Assembly.Location);
+        psi.ArgumentList.Add("demo-next");
+        psi.ArgumentList.Add(region);
+        using var child = Process.Start(psi)!;
+        string output = child.StandardOutput.ReadToEnd();
+        child.WaitForExit();
+        if (child.ExitCode != 0) throw new KStateCorruptException($"the next generation failed (exit {child.ExitCode}): {output}");
+        var result = new Dictionary<string, object>();
+        using var doc = JsonDocument.Parse(output);
+        foreach (var p in doc.RootElement.EnumerateObject())
+            result[p.Name] = p.Value.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                JsonValueKind.Number => p.Value.GetDouble(),
+                _ => p.Value.ToString(),
+            };
+        return result;
+    }
+
+    /// <summary>The second generation: boot, restore, serve (verify every byte), and say how long each took.</summary>
+    public static int NextGeneration(string region, TextWriter stdout, TextWriter stderr)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using var kho = Kho.Init(region, 0);
+        double bootMs = Ms(start);
+        if (!kho.IsKhoBoot) throw new KStateNotFoundException($"no handover: {kho.BootReport}");
+        long saveStart = BitConverter.ToInt64(kho.RetrieveSubtree("kstate-demo"));
+
+        long restoreStart = Stopwatch.GetTimestamp();
+        using var streams = new KStateStreams(kho);
+        var registry = new KStateRegistry(streams);
+        var root = new CacheRoot();
+        registry.Restore(RootV1, &root, 0);
+        int records = streams.Set.Open(KStateRegistry.StreamName).RecordCount;
+        var folios = new Span<Folio>(root.Folios.Value, (int)root.FolioCount);
+        var values = new byte*[folios.Length];
+        for (int i = 0; i < folios.Length; i++)
+        {
+            if (!kho.TryRestoreFolio(folios[i].Phys, out var f) || f.Order != FolioOrder)
+                throw new KStateCorruptException($"value folio {i} did not restore");
+            values[i] = kho.FolioAddress(f);
+        }
+        double restoreMs = Ms(restoreStart);
+        double restoreDoneMs = Ms(saveStart); // the cache can serve from here: the blackout ends
+
+        // Serving: every value read and checked once, which also touches every page of the restored state.
+        long warmStart = Stopwatch.GetTimestamp();
+        var entries = new ReadOnlySpan<CacheEntry>(root.Entries.Value, (int)root.EntryCount);
+        var expected = new byte[4096];
+        bool verified = true;
+        foreach (var e in entries)
+        {
+            var want = expected.AsSpan(0, (int)e.Length);
+            Fill(e.Key, want);
+            if (e.Folio >= values.Length || e.Offset + e.Length > FolioBytes || !new ReadOnlySpan<byte>(values[e.Folio] + e.Offset, (int)e.Length).SequenceEqual(want))
+            {
+                verified = false;
+                break;
+            }
+        }
+        double warmMs = Ms(warmStart);
+        using var w = new Utf8JsonWriter(Console.OpenStandardOutput());
+        w.WriteStartObject();
+        w.WriteNumber("boot_ms", bootMs);
+        w.WriteNumber("restore_ms", restoreMs);
+        w.WriteNumber("restore_done_ms", restoreDoneMs);
+        w.WriteNumber("warm_ms", warmMs);
+        w.WriteBoolean("verified", verified);
+        w.WriteNumber("records", records);
+        w.WriteNumber("verified_entries", entries.Length);
+        w.WriteString("boot_report", kho.BootReport);
+        w.WriteEndObject();
+        return verified ? App.Ok : App.Invalid;
+    }
+
+    /// <summary>The same state carried by MemoryPack through a /dev/shm file, and by memcpy through shared memory.</summary>
+    private static (double MemoryPackMs, double MemcpyMs) Baselines(List<CacheEntry> entries)
+    {
+        long bytes = entries.Sum(e => (long)e.Length);
+        var values = new byte[bytes];
+        long at = 0;
+        foreach (var e in entries)
+        {
+            Fill(e.Key, values.AsSpan((int)at, (int)e.Length));
+            at += e.Length;
+        }
+        var index = entries.ToArray();
+        string file = $"/dev/shm/kstate-demo-memorypack-{Environment.ProcessId}";
+        try
+        {
+            long t = Stopwatch.GetTimestamp();
+            using (var f = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                f.Write(MemoryPack.MemoryPackSerializer.Serialize(index));
+                f.Write(MemoryPack.MemoryPackSerializer.Serialize(values));
+            }
+            var all = File.ReadAllBytes(file);
+            CacheEntry[]? index2 = null;
+            int read = MemoryPack.MemoryPackSerializer.Deserialize(all, ref index2);
+            byte[]? values2 = null;
+            MemoryPack.MemoryPackSerializer.Deserialize(all.AsSpan(read), ref values2);
+            double memoryPackMs = Ms(t);
+            if (index2!.Length != index.Length || !values2!.AsSpan().SequenceEqual(values)) throw new InvalidOperationException("MemoryPack baseline lost data");
+
+            t = Stopwatch.GetTimestamp();
+            using (var mmf = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(file, FileMode.Create, null, bytes + index.Length * sizeof(CacheEntry)))
+            using (var view = mmf.CreateViewAccessor())
+            {
+                byte* p = null;
+                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                try
+                {
+                    values.AsSpan().CopyTo(new Span<byte>(p, values.Length));
+                    MemoryMarshal.AsBytes(index.AsSpan()).CopyTo(new Span<byte>(p + bytes, index.Length * sizeof(CacheEntry)));
+                    var back = GC.AllocateUninitializedArray<byte>(values.Length);
+                    new ReadOnlySpan<byte>(p, values.Length).CopyTo(back);
+                    var backIndex = new CacheEntry[index.Length];
+                    new ReadOnlySpan<byte>(p + bytes, index.Length * sizeof(CacheEntry)).CopyTo(MemoryMarshal.AsBytes(backIndex.AsSpan()));
+                }
+                finally
+                {
+                    view.SafeMemoryMappedViewHandle.ReleasePointer();
+                }
+            }
+            return (memoryPackMs, Ms(t));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private static double Ms(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
+
+    private static void Report(Dictionary<string, object> r, bool json, TextWriter stdout)
+    {
+        if (json)
+        {
+            using var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                foreach (var (k, v) in r)
+                {
+                    switch (v)
+                    {
+                        case bool b: w.WriteBoolean(k, b); break;
+                        case string s: w.WriteString(k, s); break;
+                        default: w.WriteNumber(k, Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)); break;
+                    }
+                }
+                w.WriteEndObject();
+            }
+            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+            return;
+        }
+        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, index and schema in a KSTATE stream of {r["records"]} records");
+        stdout.WriteLine($"  generation 1: preserve + save + finalize   {r["save_ms"],10:F2} ms");
+        stdout.WriteLine($"  generation 2: boot                        {r["boot_ms"],10:F2} ms   ({r["boot_report"]})");
+        stdout.WriteLine($"  generation 2: restore                     {r["restore_ms"],10:F2} ms");
+        stdout.WriteLine($"  blackout (save start to serving, process start included) {r["blackout_ms"],8:F2} ms");
+        stdout.WriteLine($"  warm (every value read and checked)       {r["warm_ms"],10:F2} ms   verified: {r["verified"]}");
+        stdout.WriteLine($"  same state by MemoryPack via /dev/shm     {r["memorypack_ms"],10:F2} ms   (KState save+boot+restore is {r["kstate_vs_memorypack"]:F2}x of it)");
+        stdout.WriteLine($"  same state by memcpy via shared memory    {r["memcpy_ms"],10:F2} ms   (KState is {r["kstate_vs_memcpy"]:F2}x of it)");
     }
 }

@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using KState.Machine.Boot;
 using KState.Machine.Handover;
 using KState.Machine.Memory;
@@ -94,33 +93,14 @@ public sealed unsafe partial class Kho
     /// <summary>Validates a committed handover completely, then reserves what it preserved.</summary>
     private void Ingest(CommitSlot slot)
     {
-        if (!IsValidBlock(slot.AreaPhys, slot.AreaOrder, out ulong areaPage) || areaPage < _layout.DataStartPage)
-            Throw.Corrupt($"commit: root tree area 0x{slot.AreaPhys:x} order {slot.AreaOrder} is not a block of allocatable memory");
-        ulong areaSize = Layout.PageSize << slot.AreaOrder;
-        if (slot.AreaBytes > areaSize || slot.FdtSize > slot.AreaBytes)
-            Throw.Corrupt($"commit: area of {slot.AreaBytes} bytes with a {slot.FdtSize}-byte root tree does not fit order {slot.AreaOrder}");
-        var area = new ReadOnlySpan<byte>(_region.Base + (areaPage << Layout.PageShift), (int)slot.AreaBytes);
-        if (XxHash3.HashToUInt64(area) != slot.AreaChecksum) Throw.Corrupt("commit: root tree area checksum mismatch", (long)(areaPage << Layout.PageShift));
-        if (_map.Checksum() != slot.MapChecksum) Throw.Corrupt("commit: preserved-memory map checksum mismatch", (long)_layout.MapOffset);
-        long stray = _map.StraySummaryBit();
-        if (stray >= 0) Throw.Corrupt($"preserved-memory map: summary bit {stray} names a map page past the end of the map", (long)_layout.SummaryOffset + stray / 8);
-
-        var fdt = area[..(int)slot.FdtSize].ToArray();
-        var subtrees = RootTree.Parse(fdt, slot.Generation, _layout, slot.AreaPhys, slot.AreaBytes);
-
-        var incoming = new PageMap(_layout.TotalPages);
-        _map.CopyTo(incoming);
-        IncomingBlocks = MapValidator.Validate(incoming, _layout);
-        if (incoming[areaPage] != PreservationMap.HeadByte(slot.AreaOrder, range: false))
-            Throw.Corrupt("commit: the root tree area is not preserved in the map", (long)(_layout.MapOffset + areaPage));
-
-        BuildAllocator(incoming);
-        incoming[areaPage] = 0; // the area is KHO's own: restored here, never listed as a leak
-        _memory.ClaimReserved(areaPage, slot.AreaOrder);
-        IncomingBlocks--;
-        _incoming = incoming;
-        _incomingFdt = fdt;
-        foreach (var s in subtrees) _incomingSubtrees[s.Name] = s;
+        var h = HandoverValidator.Validate(_region.Base, _layout, _map, slot);
+        BuildAllocator(h.Incoming);
+        h.Incoming[h.AreaPage] = 0; // the area is KHO's own: restored here, never listed as a leak
+        _memory.ClaimReserved(h.AreaPage, slot.AreaOrder);
+        IncomingBlocks = h.Blocks - 1;
+        _incoming = h.Incoming;
+        _incomingFdt = h.Fdt;
+        foreach (var s in h.Subtrees) _incomingSubtrees[s.Name] = s;
     }
 
     /// <summary>Free lists from the complement of the incoming map: preserved blocks are reserved, the rest is free.</summary>

@@ -177,13 +177,7 @@ public sealed unsafe partial class Kho : IDisposable
     private static ulong PhysOfPage(ulong page) => PhysBase + (page << Layout.PageShift);
 
     /// <summary>Checks that phys is a page-aligned address of a block of 2^order pages inside the region.</summary>
-    private bool IsValidBlock(ulong phys, int order, out ulong page)
-    {
-        page = 0;
-        if ((uint)order > MaxOrder || phys < PhysBase || (phys & (Layout.PageSize - 1)) != 0) return false;
-        page = PageOf(phys);
-        return (page & ((1UL << order) - 1)) == 0 && page + (1UL << order) <= _layout.TotalPages;
-    }
+    private bool IsValidBlock(ulong phys, int order, out ulong page) => _layout.IsBlock(phys, order, out page);
 
     private void Poison(ulong page, int order)
     {

@@ -29,6 +29,13 @@ public sealed class KStateSchema
         return s;
     }
 
+    /// <summary>Adds the descriptions of another schema that this one lacks; returns this.</summary>
+    public KStateSchema Merge(KStateSchema other)
+    {
+        foreach (var (id, d) in other._byId) _byId.TryAdd(id, d);
+        return this;
+    }
+
     private void Add(KStateDescription d)
     {
         if (_byId.ContainsKey(d.Id)) return;

@@ -70,6 +70,15 @@ internal sealed record Layout
 
     public static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
 
+    /// <summary>True when phys is a page-aligned address of a naturally aligned block of 2^order pages inside the region.</summary>
+    public bool IsBlock(ulong phys, int order, out ulong page)
+    {
+        page = 0;
+        if ((uint)order > MaxOrder || phys < PhysBase || (phys & (PageSize - 1)) != 0) return false;
+        page = (phys - PhysBase) >> PageShift;
+        return (page & ((1UL << order) - 1)) == 0 && page + (1UL << order) <= TotalPages;
+    }
+
     public void WriteHeader(Span<byte> h)
     {
         h[..HeaderBytes].Clear();

@@ -69,6 +69,39 @@ internal sealed unsafe class ShmRegion : IDisposable
         }
     }
 
+    /// <summary>Maps a region read-only for inspection, under a shared lock: busy while a generation has it booted.</summary>
+    public static ShmRegion OpenReadOnly(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            if (e == Libc.ENOENT) Throw.NotFound($"region {path} does not exist");
+            ThrowOpenError(path, e);
+        }
+        try
+        {
+            if (Libc.Flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) != 0)
+            {
+                int e = Marshal.GetLastPInvokeError();
+                if (e == Libc.EWOULDBLOCK) Throw.Busy($"region {path} is booted by a running process; inspect it after that generation exits");
+                Throw.Invalid($"region {path}: flock failed: {Libc.ErrorText(e)}");
+            }
+            CheckOwnership(path, fd);
+            if (Libc.FStat(fd, out var st) != 0) Throw.Invalid($"region {path}: fstat failed");
+            if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a region", 0);
+            nint p = Libc.Mmap(0, (nuint)st.st_size, Libc.PROT_READ, Libc.MAP_SHARED, fd, 0);
+            if (p == Libc.MAP_FAILED) Throw.OutOfMemory($"region {path}: mmap failed: {Libc.ErrorText(Marshal.GetLastPInvokeError())}");
+            return new ShmRegion(path, fd, (byte*)p, (ulong)st.st_size, false);
+        }
+        catch
+        {
+            Libc.Close(fd);
+            throw;
+        }
+    }
+
     private static void ThrowOpenError(string path, int errno)
     {
         if (errno == Libc.ELOOP) Throw.Invalid($"region {path} is a symbolic link; refusing to follow it");

@@ -1,0 +1,69 @@
+using System.CommandLine;
+
+namespace KState.Cli;
+
+/// <summary>The commands and their exit codes: 0 success, 1 invalid or incompatible, 2 usage or I/O error.</summary>
+public static class App
+{
+    public const int Ok = 0, Invalid = 1, UsageOrIo = 2;
+
+    /// <summary>Runs the tool with its output going to the given writers (tests call this in-process).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = BuildCommands(stdout, stderr);
+        var parse = root.Parse(args.Length == 0 ? ["demo"] : args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) stderr.WriteLine($"kstate: {e.Message}");
+            stderr.WriteLine("kstate: see kstate --help");
+            return UsageOrIo;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"kstate: {e.Message}");
+            return e is KStateCorruptException or KStateVersionException ? Invalid : UsageOrIo;
+        }
+    }
+
+    private static RootCommand BuildCommands(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("KState: hand a process's in-memory state to its next version across a restart, as KHO and KSTATE do for the kernel.");
+
+        var demoRegion = new Option<string?>("--region") { Description = "Region file to use (default: a fresh one under /dev/shm, removed afterwards)" };
+        var stateSize = new Option<long>("--state-size") { Description = "Bytes of cache values to build and hand over", DefaultValueFactory = _ => 64L << 20 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
+        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, stateSize, json };
+        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(stateSize), r.GetValue(json), stdout, stderr));
+        root.Subcommands.Add(demo);
+
+        var nextRegion = new Argument<string>("region");
+        var next = new Command("demo-next", "The demo's second generation (started by demo)") { nextRegion };
+        next.Hidden = true;
+        next.SetAction(r => Demo.NextGeneration(r.GetValue(nextRegion)!, stdout, stderr));
+        root.Subcommands.Add(next);
+
+        var region = new Argument<string>("region") { Description = "Region file, e.g. /dev/shm/myservice" };
+        var inspectJson = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var fdt = new Option<bool>("--fdt") { Description = "Write the raw root FDT to standard output (dtc -I dtb reads it)" };
+        var schema = new Option<bool>("--schema") { Description = "Write the schema the KSTATE stream carries to standard output (a schema file for compat)" };
+        var inspect = new Command("inspect", "Show the commit slots, root tree, subtrees, preserved memory, scratch and KSTATE records of a region") { region, inspectJson, fdt, schema };
+        inspect.SetAction(r => Inspect.Run(r.GetValue(region)!, r.GetValue(inspectJson), r.GetValue(fdt), r.GetValue(schema), stdout, stderr));
+        root.Subcommands.Add(inspect);
+
+        var verifyRegion = new Argument<string>("region") { Description = "Region file" };
+        var verify = new Command("verify", "Check everything in a region: exit 0 valid, 1 invalid (reason and offset on standard error), 2 usage or I/O error") { verifyRegion };
+        verify.SetAction(r => Verify.Run(r.GetValue(verifyRegion)!, stdout, stderr));
+        root.Subcommands.Add(verify);
+
+        var oldArg = new Argument<string>("old") { Description = "Region or schema file of the version running now" };
+        var newArg = new Argument<string>("new") { Description = "Region or schema file of the next version" };
+        var compat = new Command("compat", "Can NEW restore what OLD saves? Lists every incompatibility: exit 0 compatible, 1 not") { oldArg, newArg };
+        compat.SetAction(r => Compat.Run(r.GetValue(oldArg)!, r.GetValue(newArg)!, stdout, stderr));
+        root.Subcommands.Add(compat);
+        return root;
+    }
+}

@@ -1,0 +1,38 @@
+using KState.Core.Schema;
+
+namespace KState.Cli;
+
+/// <summary><c>kstate verify REGION</c>: the commit, the root tree, the map, every stream, record, blob and the schema.</summary>
+internal static class Verify
+{
+    public static int Run(string path, TextWriter stdout, TextWriter stderr)
+    {
+        KhoInspector region;
+        try
+        {
+            region = KhoInspector.Open(path);
+        }
+        catch (KStateCorruptException e)
+        {
+            stderr.WriteLine($"kstate: {path}: invalid: {e.Message}");
+            return App.Invalid;
+        }
+        using (region)
+        {
+            try
+            {
+                var report = RegionReport.Read(region);
+                int records = report.Streams.Sum(s => s.Records);
+                stdout.WriteLine(region.HasHandover
+                    ? $"{path}: valid: {region.Status}; {region.PreservedBlocks.Count} preserved blocks, {report.Streams.Count} KSTATE streams, {records} records"
+                    : $"{path}: valid: {region.Status}");
+                return App.Ok;
+            }
+            catch (Exception e) when (e is KStateCorruptException or KStateVersionException or KStateExistsException)
+            {
+                stderr.WriteLine($"kstate: {path}: invalid: {e.Message}");
+                return App.Invalid;
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Buffers.Binary;
+using System.Text;
+using KState.Core.Descriptions;
+using KState.Core.Records;
+
+namespace KState.Core.Schema;
+
+/// <summary>A field value decoded for people: a name, a rendering, and the fields of a nested struct or subsection.</summary>
+public sealed record DecodedField(string Name, string Value, IReadOnlyList<DecodedField> Children);
+
+/// <summary>
+/// Decodes records with the schema their stream carries, without the program that wrote them (as CRIU's crit
+/// decodes images): field names, integers, text, arrays, pointees, folios, nested structs and subsections.
+/// </summary>
+public static class RecordDecoder
+{
+    private const int MaxShownBytes = 64;
+
+    /// <summary>Decodes a description record; fields the schema does not explain come out as raw bytes.</summary>
+    /// <exception cref="KStateCorruptException">The record does not match its schema.</exception>
+    public static IReadOnlyList<DecodedField> Decode(Record record, KStateSchema schema)
+    {
+        if (!schema.Descriptions.TryGetValue(record.StateId, out var d))
+            return [new DecodedField("(payload)", Hex(record.Payload), [])];
+        var c = record.Cursor;
+        var fields = DecodeBody(ref c, d, (int)record.Version, schema, 0);
+        if (c.Remaining != 0) fields.Add(new DecodedField("(trailing)", Hex(c.ReadSpan(c.Remaining)), []));
+        return fields;
+    }
+
+    private static List<DecodedField> DecodeBody(ref RecordCursor c, SchemaDescription d, int version, KStateSchema schema, int depth)
+    {
+        if (depth > 16) throw new KStateCorruptException("records nest too deep to decode", c.Offset);
+        var list = new List<DecodedField>();
+        foreach (var f in d.Fields)
+        {
+            if (f.Kind == FieldKind.Deprecated)
+            {
+                if (version <= f.VersionId)
+                {
+                    c.Skip(checked(f.Size * f.Count));
+                    list.Add(new DecodedField(f.Name, $"(deprecated: {f.Size * f.Count} bytes skipped)", []));
+                }
+                continue;
+            }
+            if (f.VersionId > version) continue;
+            int n = f.Count;
+            if (f.CountField is not null) n = (int)Math.Min(c.ReadUInt32(), int.MaxValue);
+            list.Add(DecodeField(ref c, f, n, schema, depth));
+        }
+        while (c.TryReadNested(out var sub))
+        {
+            var inner = sub.Cursor;
+            if (schema.Descriptions.TryGetValue(sub.StateId, out var s))
+                list.Add(new DecodedField($"[{s.Name}]", $"subsection v{sub.Version}", DecodeBody(ref inner, s, (int)sub.Version, schema, depth + 1)));
+            else
+                list.Add(new DecodedField($"[0x{sub.StateId:x16}]", $"unknown subsection v{sub.Version}: {Hex(inner.ReadSpan(inner.Remaining))}", []));
+        }
+        return list;
+    }
+
+    private static DecodedField DecodeField(ref RecordCursor c, SchemaField f, int n, KStateSchema schema, int depth)
+    {
+        switch (f.Kind)
+        {
+            case FieldKind.Base:
+                var bytes = c.ReadSpan(checked(f.Size * n));
+                if (n == 1 && f.Size is 1 or 2 or 4 or 8)
+                {
+                    ulong v = f.Size switch { 1 => bytes[0], 2 => BinaryPrimitives.ReadUInt16LittleEndian(bytes), 4 => BinaryPrimitives.ReadUInt32LittleEndian(bytes), _ => BinaryPrimitives.ReadUInt64LittleEndian(bytes) };
+                    long signed = f.Size switch { 1 => (sbyte)v, 2 => (short)v, 4 => (int)v, _ => (long)v };
+                    return new DecodedField(f.Name, signed < 0 ? $"{signed} (0x{v:x})" : $"{v} (0x{v:x})", []);
+                }
+                return new DecodedField(f.Name, Text(bytes) ?? Hex(bytes), []);
+            case FieldKind.Pointer:
+                if (f.CountField is null) n = (int)c.ReadUInt32();
+                if (n == 0) return new DecodedField(f.Name, "NULL", []);
+                var blob = c.ReadBlobView(verify: true); // data segments are checked against their checksum too
+                if (blob.Length <= MaxShownBytes)
+                {
+                    var shown = new byte[blob.Length];
+                    blob.CopyTo(shown);
+                    return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes: {Text(shown) ?? Hex(shown)}", []);
+                }
+                return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes ({blob.Length} bytes)", []);
+            case FieldKind.KhoPointer:
+            case FieldKind.Folio:
+                var parts = new List<string>();
+                for (int i = 0; i < n; i++)
+                {
+                    ulong v = c.ReadUInt64();
+                    parts.Add(v == 0 ? "none" : f.Kind == FieldKind.Folio ? $"folio 0x{v & ~0xFFFUL:x} order {v & 0xFFF}" : $"phys 0x{v:x}");
+                }
+                return new DecodedField(f.Name, string.Join(", ", parts), []);
+            case FieldKind.Struct:
+                var children = new List<DecodedField>();
+                schema.Descriptions.TryGetValue(f.NestedId, out var nested);
+                for (int i = 0; i < n; i++)
+                {
+                    if (!c.TryReadNested(out var rec)) throw new KStateCorruptException($"{f.Name}[{i}]: nested record missing", c.Offset);
+                    var inner = rec.Cursor;
+                    children.Add(nested is null
+                        ? new DecodedField($"[{i}]", Hex(inner.ReadSpan(inner.Remaining)), [])
+                        : new DecodedField($"[{i}]", $"{nested.Name} v{rec.Version}", DecodeBody(ref inner, nested, (int)rec.Version, schema, depth + 1)));
+                }
+                return new DecodedField(f.Name, n == 1 ? children[0].Value : $"{n} structs", n == 1 ? children[0].Children : children);
+            case FieldKind.Custom:
+                if (!c.TryReadNested(out var custom)) throw new KStateCorruptException($"{f.Name}: custom bytes missing", c.Offset);
+                var cc = custom.Cursor;
+                return new DecodedField(f.Name, $"custom: {Hex(cc.ReadSpan(cc.Remaining))}", []);
+            default:
+                throw new KStateCorruptException($"{f.Name}: kind {f.Kind} cannot be decoded", c.Offset);
+        }
+    }
+
+    /// <summary>Printable ASCII (NUL-padded) as a quoted string, or null.</summary>
+    private static string? Text(ReadOnlySpan<byte> bytes)
+    {
+        int end = bytes.IndexOf((byte)0);
+        var text = end < 0 ? bytes : bytes[..end];
+        if (text.Length == 0 || text.ContainsAnyExceptInRange((byte)0x20, (byte)0x7E) || (end >= 0 && bytes[end..].ContainsAnyExcept((byte)0))) return null;
+        return "\"" + Encoding.ASCII.GetString(text) + "\"";
+    }
+
+    private static string Hex(ReadOnlySpan<byte> bytes) =>
+        bytes.Length <= MaxShownBytes ? Convert.ToHexString(bytes).ToLowerInvariant() : Convert.ToHexString(bytes[..MaxShownBytes]).ToLowerInvariant() + $"... ({bytes.Length} bytes)";
+}

@@ -1,0 +1,168 @@
+using KState.Machine.Boot;
+using KState.Machine.Handover;
+using KState.Machine.Preservation;
+using KState.Machine.Region;
+
+namespace KState;
+
+/// <summary>A commit slot as inspection sees it.</summary>
+/// <param name="Index">0 or 1.</param>
+/// <param name="State">committed, consumed, aborted, empty or damaged.</param>
+/// <param name="Generation">Its generation (0 when empty or damaged).</param>
+/// <param name="Problem">Why it is damaged, or null.</param>
+public sealed record CommitSlotInfo(int Index, string State, ulong Generation, string? Problem);
+
+/// <summary>A subtree of the handover.</summary>
+public sealed record SubtreeInfo(string Name, ulong Phys, ulong Size);
+
+/// <summary>
+/// Looks inside a region without booting it, as the kernel's KHO debugfs files do: the read-only mapping, a shared
+/// lock (so a running generation makes it busy), the commit slots, and the newest committed handover checked exactly
+/// as boot checks it. Nothing is written and nothing is consumed.
+/// </summary>
+public sealed unsafe class KhoInspector : IDisposable
+{
+    private readonly ShmRegion _region;
+    private readonly Layout _layout;
+    private readonly ValidatedHandover? _handover;
+    private readonly HashSet<ulong> _attached = [];
+
+    private KhoInspector(ShmRegion region, Layout layout)
+    {
+        _region = region;
+        _layout = layout;
+        var slots = new List<CommitSlotInfo>();
+        CommitSlot? newest = null;
+        for (int i = 0; i < 2; i++)
+        {
+            var span = new ReadOnlySpan<byte>(region.Base + (i == 0 ? Layout.CommitSlotOffset0 : Layout.CommitSlotOffset1), CommitSlot.Size);
+            var s = CommitSlot.TryRead(span, out var problem);
+            slots.Add(s is { } v ? new CommitSlotInfo(i, v.State.ToString().ToLowerInvariant(), v.Generation, null)
+                : new CommitSlotInfo(i, problem is null ? "empty" : "damaged", 0, problem));
+            if (s is { } ok && (newest is null || ok.Generation > newest.Value.Generation)) newest = ok;
+        }
+        Slots = slots;
+        if (newest is { State: CommitState.Committed } committed)
+        {
+            try
+            {
+                _handover = HandoverValidator.Validate(region.Base, layout, new PreservationMap(region.Base, layout), committed);
+                Status = $"committed handover, generation {committed.Generation}";
+            }
+            catch (KStateCorruptException e)
+            {
+                Problem = e;
+                Status = $"handover of generation {committed.Generation} is invalid: {e.Message}";
+            }
+        }
+        else
+        {
+            Status = newest is null ? "no handover" : $"no handover: the newest (generation {newest.Value.Generation}) was {newest.Value.State.ToString().ToLowerInvariant()}";
+        }
+        if (_handover is null && slots.Any(s => s.Problem is not null) && Problem is null)
+            Problem = new KStateCorruptException($"commit slot {slots.First(s => s.Problem is not null).Index} is damaged ({slots.First(s => s.Problem is not null).Problem})",
+                slots.First(s => s.Problem is not null).Index == 0 ? Layout.CommitSlotOffset0 : Layout.CommitSlotOffset1);
+    }
+
+    /// <summary>Opens a region for inspection.</summary>
+    /// <exception cref="KStateNotFoundException">No such file.</exception>
+    /// <exception cref="KStateBusyException">A generation has it booted.</exception>
+    /// <exception cref="KStateInvalidException">A symlink, or owned by someone else, or open to group/others.</exception>
+    /// <exception cref="KStateCorruptException">The region header is damaged or the file truncated.</exception>
+    public static KhoInspector Open(string path)
+    {
+        var region = ShmRegion.OpenReadOnly(path);
+        try
+        {
+            var layout = Layout.ReadHeader(new ReadOnlySpan<byte>(region.Base, Layout.HeaderBytes), region.Size);
+            return new KhoInspector(region, layout);
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Region size in bytes.</summary>
+    public ulong RegionSize => _layout.RegionSize;
+
+    /// <summary>Scratch area (phys, size).</summary>
+    public (ulong Phys, ulong Size) Scratch => (Layout.PhysBase + _layout.ScratchOffset, _layout.ScratchSize);
+
+    /// <summary>Allocatable memory [start, end) in phys.</summary>
+    public (ulong Start, ulong End) DataRange => (Layout.PhysBase + _layout.DataOffset, Layout.PhysBase + _layout.RegionSize);
+
+    /// <summary>Both commit slots.</summary>
+    public IReadOnlyList<CommitSlotInfo> Slots { get; }
+
+    /// <summary>One line: what the region holds.</summary>
+    public string Status { get; }
+
+    /// <summary>True when the newest commit is a handover that passed every check.</summary>
+    public bool HasHandover => _handover is not null;
+
+    /// <summary>Generation of the valid handover (0 when none).</summary>
+    public ulong Generation => _handover?.Slot.Generation ?? 0;
+
+    /// <summary>Why the region is not valid: a rejected handover or a damaged slot; null when it is valid.</summary>
+    public KStateCorruptException? Problem { get; }
+
+    /// <summary>The root tree's FDT bytes (empty without a valid handover).</summary>
+    public ReadOnlySpan<byte> RootFdt => _handover is null ? [] : _handover.Fdt;
+
+    /// <summary>Subtrees of the handover.</summary>
+    public IReadOnlyList<SubtreeInfo> Subtrees => _handover is null ? [] : [.. _handover.Subtrees.Select(s => new SubtreeInfo(s.Name, s.Phys, s.Size))];
+
+    /// <summary>A subtree's bytes.</summary>
+    public bool TryGetSubtree(string name, out ReadOnlySpan<byte> blob)
+    {
+        blob = default;
+        var s = _handover?.Subtrees.Find(x => x.Name == name);
+        if (s is null) return false;
+        blob = new ReadOnlySpan<byte>(_region.Base + (s.Value.Phys - Layout.PhysBase), (int)s.Value.Size);
+        return true;
+    }
+
+    /// <summary>Every preserved block of the handover (the root tree's own area included).</summary>
+    public IReadOnlyList<PreservedBlock> PreservedBlocks
+    {
+        get
+        {
+            var list = new List<PreservedBlock>();
+            if (_handover is null) return list;
+            var map = _handover.Incoming;
+            for (int c = 0; c < map.ChunkCount; c++)
+            {
+                var chunk = map.Chunk(c);
+                if (chunk is null) continue;
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    byte b = chunk[i];
+                    if ((b & PreservationMap.HeadFlag) == 0) continue;
+                    ulong page = ((ulong)c << 12) + (ulong)i;
+                    list.Add(new PreservedBlock(Layout.PhysBase + (page << Layout.PageShift), b & PreservationMap.OrderMask, (b & PreservationMap.RangeFlag) != 0));
+                }
+            }
+            return list;
+        }
+    }
+
+    /// <summary>
+    /// A preserved folio's bytes for reading, as a restore would see them (once per phys, like a restore); null when
+    /// the phys is not the head of a preserved folio of this handover.
+    /// </summary>
+    public byte* AttachPreserved(ulong phys, out int available)
+    {
+        available = 0;
+        if (_handover is null || !_layout.IsBlock(phys, 0, out ulong page)) return null;
+        byte head = _handover.Incoming[page];
+        int order = head & PreservationMap.OrderMask;
+        if (head != PreservationMap.HeadByte(order, range: false) || !_attached.Add(phys)) return null;
+        available = Kho.PageSize << order;
+        return _region.Base + (phys - Layout.PhysBase);
+    }
+
+    /// <summary>Unmaps and unlocks.</summary>
+    public void Dispose() => _region.Dispose();
+}
