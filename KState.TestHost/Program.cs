@@ -11,6 +11,7 @@ try
         "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
         "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
+        "soak" => SoakScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3])),
         _ => Usage(),
     };
 }
