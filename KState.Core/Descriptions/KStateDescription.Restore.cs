@@ -1,3 +1,4 @@
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using KState.Core.Records;
 
@@ -138,11 +139,15 @@ public sealed unsafe partial class KStateDescription
                     {
                         long where = c.Offset;
                         ulong handle = c.ReadUInt64();
+                        ulong hash = c.ReadUInt64();
                         ((ulong*)slot)[i] = handle;
                         if (handle == 0) continue;
                         var folio = Folio.FromHandle(handle);
-                        if (!NeedKho(kho, f).CanRestoreFolio(folio.Phys, out int order) || order != folio.Order || ctx.Folios.Contains(folio.Phys))
+                        var k = NeedKho(kho, f);
+                        if (!k.CanRestoreFolio(folio.Phys, out int order) || order != folio.Order || ctx.Folios.Contains(folio.Phys))
                             throw new KStateCorruptException($"'{Name}'.{f.Name}: {folio} was not preserved (or is claimed twice)", where);
+                        if (XxHash3.HashToUInt64(k.FolioSpan(folio)) != hash)
+                            throw new KStateCorruptException($"'{Name}'.{f.Name}: the contents of {folio} do not match their checksum", where);
                         ctx.Folios.Add(folio.Phys);
                     }
                     break;

@@ -1,6 +1,7 @@
 using KState.Core.Records;
 
 using System.Diagnostics;
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 
 namespace KState.Core.Descriptions;
@@ -83,7 +84,12 @@ public sealed unsafe partial class KStateDescription
                     for (int i = 0; i < n; i++) w.PutUInt64(PhysOf(kho, f, ((void**)at)[i]));
                     break;
                 case FieldKind.Folio:
-                    for (int i = 0; i < n; i++) w.PutUInt64(PreserveFolio(kho, f, ((ulong*)at)[i]));
+                    for (int i = 0; i < n; i++)
+                    {
+                        ulong handle = PreserveFolio(kho, f, ((ulong*)at)[i]);
+                        w.PutUInt64(handle);
+                        w.PutUInt64(handle == 0 ? 0 : XxHash3.HashToUInt64(kho!.FolioSpan(Folio.FromHandle(handle)))); // contents are checked on restore
+                    }
                     break;
                 case FieldKind.Struct:
                     var nested = f.Nested!;

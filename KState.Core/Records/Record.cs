@@ -201,6 +201,15 @@ public ref struct RecordCursor
         return bytes;
     }
 
+    /// <summary>For inspection: whether the folio of a folio field is there and its contents match the checksum the record holds.</summary>
+    internal readonly unsafe bool FolioMatches(ulong handle, ulong hash)
+    {
+        if (_owner is null) return true; // no memory to look at: nothing to compare
+        byte* p = _owner.AttachFolio(handle & ~0xFFFUL, out int available);
+        int size = Kho.PageSize << (int)(handle & 0xFFF);
+        return p != null && available >= size && System.IO.Hashing.XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p, size)) == hash;
+    }
+
     /// <summary>Parses a blob's descriptor (bounds-checked) and, when asked, checks an external blob's data against its checksum.</summary>
     internal BlobView ReadBlobView(bool verify)
     {

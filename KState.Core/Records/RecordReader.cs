@@ -184,6 +184,9 @@ public sealed unsafe class RecordReader
         }
     }
 
+    /// <summary>A preserved folio named by a record, through the stream's memory (inspection only: a KHO memory would restore it).</summary>
+    internal byte* AttachFolio(ulong phys, out int available) => _memory!.Attach(phys, out available);
+
     /// <summary>Data segments of blobs attached so far (phys, order), for releasing them.</summary>
     public IEnumerable<(ulong Phys, int Order)> DataSegments
     {

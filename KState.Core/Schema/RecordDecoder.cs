@@ -88,7 +88,13 @@ public static class RecordDecoder
                 var parts = new List<string>();
                 for (int i = 0; i < n; i++)
                 {
+                    long at = c.Offset;
                     ulong v = c.ReadUInt64();
+                    if (f.Kind == FieldKind.Folio)
+                    {
+                        ulong hash = c.ReadUInt64();
+                        if (v != 0 && !c.FolioMatches(v, hash)) throw new KStateCorruptException($"{f.Name}: folio 0x{v & ~0xFFFUL:x} is missing or its contents do not match their checksum", at);
+                    }
                     parts.Add(v == 0 ? "none" : f.Kind == FieldKind.Folio ? $"folio 0x{v & ~0xFFFUL:x} order {v & 0xFFF}" : $"phys 0x{v:x}");
                 }
                 return new DecodedField(f.Name, string.Join(", ", parts), []);

@@ -82,5 +82,10 @@ public static class SchemaComparison
     }
 
     /// <summary>Bytes a base field takes in a record (for matching a deprecated field).</summary>
-    private static long Bytes(SchemaField f) => f.Kind is FieldKind.Folio or FieldKind.KhoPointer ? 8L * f.Count : (long)f.Size * f.Count;
+    private static long Bytes(SchemaField f) => f.Kind switch
+    {
+        FieldKind.Folio => 16L * f.Count,       // handle and contents checksum
+        FieldKind.KhoPointer => 8L * f.Count,
+        _ => (long)f.Size * f.Count,
+    };
 }
