@@ -103,16 +103,30 @@ public sealed unsafe partial class Kho
         foreach (var s in h.Subtrees) _incomingSubtrees[s.Name] = s;
     }
 
-    /// <summary>Free lists from the complement of the incoming map: preserved blocks are reserved, the rest is free.</summary>
+    /// <summary>
+    /// Free memory from the complement of the incoming map: preserved blocks are reserved, the rest is free. Runs of
+    /// map chunks (16 MiB each) with nothing preserved become single free ranges, so boot costs what was preserved,
+    /// not what the region holds.
+    /// </summary>
     private void BuildAllocator(PageMap incoming)
     {
-        ulong page = _layout.DataStartPage, end = _layout.TotalPages;
-        while (page < end)
+        ulong start = _layout.DataStartPage, end = _layout.TotalPages;
+        ulong freeFrom = start;
+        for (int c = (int)(start >> PageMap.ChunkShift); c < incoming.ChunkCount; c++)
         {
-            int order = BuddyAllocator.LargestOrder(page, end - page);
-            Carve(incoming, page, order);
-            page += 1UL << order;
+            if (incoming.Chunk(c) is null) continue;
+            ulong chunkStart = Math.Max(start, (ulong)c << PageMap.ChunkShift);
+            ulong chunkEnd = Math.Min(end, (ulong)(c + 1) << PageMap.ChunkShift);
+            _memory.AddFreeRange(freeFrom, chunkStart);
+            for (ulong page = chunkStart; page < chunkEnd;)
+            {
+                int order = BuddyAllocator.LargestOrder(page, chunkEnd - page);
+                Carve(incoming, page, order);
+                page += 1UL << order;
+            }
+            freeFrom = chunkEnd;
         }
+        _memory.AddFreeRange(freeFrom, end);
     }
 
     private void Carve(PageMap incoming, ulong page, int order)

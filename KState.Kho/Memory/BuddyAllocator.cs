@@ -14,6 +14,9 @@ internal sealed class BuddyAllocator
     private readonly ulong _totalPages;
     private PageMap _state;
     private readonly List<ulong>[] _free = new List<ulong>[Layout.MaxOrder + 1];
+    // Free memory never split yet, as page ranges: boot records a region's free space in O(ranges), not O(blocks),
+    // and allocation carves blocks off a range only when the free lists run dry.
+    private readonly List<(ulong Start, ulong End)> _untouched = [];
 
     public BuddyAllocator(ulong totalPages)
     {
@@ -29,19 +32,31 @@ internal sealed class BuddyAllocator
     {
         _state = new PageMap(_totalPages);
         foreach (var list in _free) list.Clear();
+        _untouched.Clear();
         FreePages = 0;
     }
 
-    /// <summary>Adds [start, end) as free memory, carved into the largest naturally aligned blocks.</summary>
-    public void AddFreeRange(ulong start, ulong end, Action<ulong, int>? onBlock = null)
+    /// <summary>Adds [start, end) as free memory. Nothing is split until allocation needs it.</summary>
+    public void AddFreeRange(ulong start, ulong end)
     {
-        while (start < end)
-        {
-            int order = LargestOrder(start, end - start);
-            onBlock?.Invoke(start, order);
-            PushFree(start, order);
-            start += 1UL << order;
-        }
+        if (start >= end) return;
+        if (_untouched.Count > 0 && _untouched[^1].End == start) _untouched[^1] = (_untouched[^1].Start, end);
+        else _untouched.Add((start, end));
+        FreePages += end - start;
+    }
+
+    /// <summary>Carves the largest naturally aligned block off the front of an untouched range into the free lists.</summary>
+    private bool CarveUntouched()
+    {
+        if (_untouched.Count == 0) return false;
+        var (start, end) = _untouched[^1];
+        int order = LargestOrder(start, end - start);
+        ulong next = start + (1UL << order);
+        if (next == end) _untouched.RemoveAt(_untouched.Count - 1);
+        else _untouched[^1] = (next, end);
+        FreePages -= 1UL << order; // PushFree counts it again
+        PushFree(start, order);
+        return true;
     }
 
     /// <summary>The largest order of a naturally aligned block starting at <paramref name="page"/> that fits in <paramref name="pages"/>.</summary>
@@ -54,17 +69,21 @@ internal sealed class BuddyAllocator
 
     public bool TryAllocate(int order, out ulong page)
     {
-        for (int k = order; k <= Layout.MaxOrder; k++)
+        do
         {
-            if (!TryPopFree(k, out page)) continue;
-            while (k > order)
+            for (int k = order; k <= Layout.MaxOrder; k++)
             {
-                k--;
-                PushFree(page + (1UL << k), k); // the upper half goes back; keep splitting the lower one
+                if (!TryPopFree(k, out page)) continue;
+                while (k > order)
+                {
+                    k--;
+                    PushFree(page + (1UL << k), k); // the upper half goes back; keep splitting the lower one
+                }
+                _state[page] = (byte)(AllocTag | order);
+                return true;
             }
-            _state[page] = (byte)(AllocTag | order);
-            return true;
         }
+        while (CarveUntouched());
         page = 0;
         return false;
     }
@@ -107,9 +126,16 @@ internal sealed class BuddyAllocator
         return false;
     }
 
-    /// <summary>Visits every free block (for poisoning).</summary>
+    /// <summary>Visits every free block (for poisoning), untouched ranges included.</summary>
     public void ForEachFree(Action<ulong, int> visit)
     {
+        foreach (var (start, end) in _untouched)
+            for (ulong p = start; p < end;)
+            {
+                int order = LargestOrder(p, end - p);
+                visit(p, order);
+                p += 1UL << order;
+            }
         for (int k = 0; k <= Layout.MaxOrder; k++)
             foreach (ulong p in _free[k])
                 if (_state[p] == (byte)(FreeTag | k)) visit(p, k);
