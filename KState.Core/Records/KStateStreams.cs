@@ -9,17 +9,27 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
     /// <summary>The KHO subtree that holds the root blob.</summary>
     public const string SubtreeName = "kstate";
 
-    /// <summary>Attaches to <paramref name="kho"/>: loads the incoming streams (when the boot carried any) and takes part in finalize.</summary>
-    /// <exception cref="KStateCorruptException">The incoming root blob is damaged.</exception>
-    /// <exception cref="KStateVersionException">It has an unknown format version.</exception>
+    /// <summary>Attaches to <paramref name="kho"/>: loads the incoming streams (when the boot carried any) and takes
+    /// part in finalize. A damaged or unknown root blob does not stop the generation: it is kept in
+    /// <see cref="IncomingProblem"/> and reported by every restore.</summary>
     public KStateStreams(Kho kho)
     {
         Kho = kho;
         Memory = new KhoSegmentMemory(kho);
         Set = new StreamSet(Memory);
-        if (kho.TryRetrieveSubtree(SubtreeName, out var root)) Set.LoadIncoming(root);
+        try
+        {
+            if (kho.TryRetrieveSubtree(SubtreeName, out var root)) Set.LoadIncoming(root);
+        }
+        catch (Exception e) when (e is KStateCorruptException or KStateVersionException)
+        {
+            IncomingProblem = (KStateException)e;
+        }
         kho.AddParticipant(this);
     }
+
+    /// <summary>Why the incoming streams could not be read (a damaged or unknown root blob), or null.</summary>
+    public KStateException? IncomingProblem { get; }
 
     /// <summary>The machine.</summary>
     public Kho Kho { get; }

@@ -84,6 +84,7 @@ public sealed unsafe class KStateRegistry
         RecordReader reader;
         lock (_lock)
         {
+            if (_streams.IncomingProblem is { } problem) throw problem;
             if (!_streams.Set.HasIncoming(StreamName))
                 throw new KStateNotFoundException(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
             reader = _streams.Set.Open(StreamName);
@@ -114,6 +115,7 @@ public sealed unsafe class KStateRegistry
         {
             lock (_lock)
             {
+                if (_streams.IncomingProblem is { } problem) throw problem;
                 if (!_streams.Set.HasIncoming(StreamName)) return null;
                 return _streams.Set.Open(StreamName).TryGetSchema(out var rec) ? Schema.KStateSchema.Read(rec) : null;
             }
