@@ -270,28 +270,7 @@ public sealed unsafe partial class Kho
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var list = new List<PreservedBlock>();
-            if (_incoming is null) return list;
-            for (int c = 0; c < _incoming.ChunkCount; c++)
-            {
-                var chunk = _incoming.Chunk(c);
-                if (chunk is null) continue;
-                for (int i = chunk.AsSpan().IndexOfAnyExcept((byte)0); i >= 0; i = Next(chunk, i + 1))
-                {
-                    byte b = chunk[i];
-                    if ((b & PreservationMap.HeadFlag) == 0) continue;
-                    ulong page = ((ulong)c << PageMap.ChunkShift) + (ulong)i;
-                    list.Add(new PreservedBlock(PhysOfPage(page), b & PreservationMap.OrderMask, (b & PreservationMap.RangeFlag) != 0));
-                }
-            }
-            return list;
-        }
-
-        static int Next(byte[] chunk, int from)
-        {
-            if (from >= chunk.Length) return -1;
-            int i = chunk.AsSpan(from).IndexOfAnyExcept((byte)0);
-            return i < 0 ? -1 : from + i;
+            return _incoming is null ? [] : PreservationMap.Blocks(_incoming);
         }
     }
 

@@ -125,28 +125,7 @@ public sealed unsafe class KhoInspector : IDisposable
     }
 
     /// <summary>Every preserved block of the handover (the root tree's own area included).</summary>
-    public IReadOnlyList<PreservedBlock> PreservedBlocks
-    {
-        get
-        {
-            var list = new List<PreservedBlock>();
-            if (_handover is null) return list;
-            var map = _handover.Incoming;
-            for (int c = 0; c < map.ChunkCount; c++)
-            {
-                var chunk = map.Chunk(c);
-                if (chunk is null) continue;
-                for (int i = 0; i < chunk.Length; i++)
-                {
-                    byte b = chunk[i];
-                    if ((b & PreservationMap.HeadFlag) == 0) continue;
-                    ulong page = ((ulong)c << 12) + (ulong)i;
-                    list.Add(new PreservedBlock(Layout.PhysBase + (page << Layout.PageShift), b & PreservationMap.OrderMask, (b & PreservationMap.RangeFlag) != 0));
-                }
-            }
-            return list;
-        }
-    }
+    public IReadOnlyList<PreservedBlock> PreservedBlocks => _handover is null ? [] : PreservationMap.Blocks(_handover.Incoming);
 
     /// <summary>
     /// A preserved folio's bytes for reading, as a restore would see them (once per phys, like a restore); null when

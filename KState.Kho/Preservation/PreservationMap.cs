@@ -65,6 +65,28 @@ internal sealed unsafe class PreservationMap
         if (IsTouched(page)) Block(page, order).Clear();
     }
 
+    /// <summary>Every block head in a copy of a map (an incoming map at boot or inspection), in page order.</summary>
+    public static List<PreservedBlock> Blocks(PageMap map)
+    {
+        var list = new List<PreservedBlock>();
+        for (int c = 0; c < map.ChunkCount; c++)
+        {
+            var chunk = map.Chunk(c);
+            if (chunk is null) continue;
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                int next = chunk.AsSpan(i).IndexOfAnyExcept((byte)0);
+                if (next < 0) break;
+                i += next;
+                byte b = chunk[i];
+                if ((b & HeadFlag) == 0) continue;
+                ulong page = ((ulong)c << PageMap.ChunkShift) + (ulong)i;
+                list.Add(new PreservedBlock(Layout.PhysBase + (page << Layout.PageShift), b & OrderMask, (b & RangeFlag) != 0));
+            }
+        }
+        return list;
+    }
+
     /// <summary>The first summary bit set beyond the last map page, or -1 (such a bit is damage).</summary>
     public long StraySummaryBit()
     {
