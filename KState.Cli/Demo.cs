@@ -209,9 +209,15 @@ internal static unsafe class Demo
         bool verified = true;
         foreach (var e in entries)
         {
+            // The index came through a checksummed record, but check it before reading through it all the same.
+            if (e.Folio >= values.Length || e.Length > expected.Length || (ulong)e.Offset + e.Length > FolioBytes)
+            {
+                verified = false;
+                break;
+            }
             var want = expected.AsSpan(0, (int)e.Length);
             Fill(e.Key, want);
-            if (e.Folio >= values.Length || e.Offset + e.Length > FolioBytes || !new ReadOnlySpan<byte>(values[e.Folio] + e.Offset, (int)e.Length).SequenceEqual(want))
+            if (!new ReadOnlySpan<byte>(values[e.Folio] + e.Offset, (int)e.Length).SequenceEqual(want))
             {
                 verified = false;
                 break;

@@ -32,19 +32,11 @@ public sealed unsafe partial class Kho
 
     private void Boot()
     {
+        var slots = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
         var problems = new List<string>();
-        int newest = -1;
-        CommitSlot? chosen = null;
         for (int i = 0; i < 2; i++)
-        {
-            var s = CommitSlot.TryRead(SlotSpan(i), out var problem);
-            if (problem is not null) problems.Add($"commit slot {i} damaged ({problem})");
-            if (s is { } slot && (chosen is null || slot.Generation > chosen.Value.Generation))
-            {
-                chosen = slot;
-                newest = i;
-            }
-        }
+            if (slots[i].Problem is { } problem) problems.Add($"commit slot {i} damaged ({problem})");
+        CommitSlot? chosen = newest < 0 ? null : slots[newest].Slot;
 
         string report;
         if (chosen is not { State: CommitState.Committed } slotToBoot)

@@ -172,24 +172,18 @@ public sealed unsafe partial class Kho
         for (int i = participants.Length - 1; i >= 0; i--) participants[i].OnAbort(this);
     }
 
-    private Span<byte> SlotSpan(int index) =>
-        new(_region.Base + (index == 0 ? Layout.CommitSlotOffset0 : Layout.CommitSlotOffset1), CommitSlot.Size);
-
-    private CommitSlot? ReadSlot(int index) => CommitSlot.TryRead(SlotSpan(index), out _);
+    private Span<byte> SlotSpan(int index) => new(_region.Base + CommitSlot.OffsetOf(index), CommitSlot.Size);
 
     /// <summary>Index of the valid slot with the highest generation, or -1.</summary>
     private int NewestSlotIndex()
     {
-        var a = ReadSlot(0);
-        var b = ReadSlot(1);
-        if (a is null) return b is null ? -1 : 1;
-        if (b is null) return 0;
-        return b.Value.Generation > a.Value.Generation ? 1 : 0;
+        CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        return newest;
     }
 
     private ulong NewestGeneration()
     {
-        int i = NewestSlotIndex();
-        return i < 0 ? 0 : ReadSlot(i)!.Value.Generation;
+        var slots = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        return newest < 0 ? 0 : slots[newest].Slot!.Value.Generation;
     }
 }

@@ -91,7 +91,7 @@ internal static unsafe class NativeDescriptions
 
         // C does not say how big the struct is: the description covers up to its furthest field or subsection.
         long size = 1;
-        foreach (var f in fields) size = Math.Max(size, f.Kind == FieldKind.Deprecated ? 0 : f.Offset + Extent(f));
+        foreach (var f in fields) size = Math.Max(size, f.Kind == FieldKind.Deprecated ? 0 : f.Offset + f.Extent);
         foreach (var s in subs) size = Math.Max(size, s.Size);
         if (size > int.MaxValue) throw new KStateInvalidException($"invalid description '{name}': fields reach beyond 2 GiB");
 
@@ -105,13 +105,6 @@ internal static unsafe class NativeDescriptions
         Cache[(nint)d] = desc;
         return desc;
     }
-
-    private static long Extent(KStateField f) => f.Kind switch
-    {
-        FieldKind.Pointer => 8,
-        FieldKind.Folio or FieldKind.KhoPointer => 8L * f.Count,
-        _ => (long)f.Size * f.Count,
-    };
 
     private static KStateField ToField(string desc, CField* f, int depth)
     {

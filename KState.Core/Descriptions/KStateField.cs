@@ -47,7 +47,7 @@ public sealed record KStateField
     /// <summary>Bytes the field occupies in the struct: one pointer for <see cref="FieldKind.Pointer"/> (to
     /// <see cref="Count"/> elements), <see cref="Count"/> 8-byte slots for folios and KHO pointers, else
     /// <see cref="Count"/> elements of <see cref="Size"/> bytes.</summary>
-    internal long Extent => Kind switch
+    public long Extent => Kind switch
     {
         FieldKind.Deprecated => 0,
         FieldKind.Pointer => 8,
@@ -55,6 +55,5 @@ public sealed record KStateField
         _ => (long)Size * Count,
     };
 
-    /// <summary>Bytes the field's elements take in a record when all <see cref="Count"/> are present.</summary>
-    internal long ElementBytes => Kind is FieldKind.Folio or FieldKind.KhoPointer ? 8 : Size;
+
 }

@@ -31,16 +31,12 @@ public sealed unsafe class KhoInspector : IDisposable
     {
         _region = region;
         _layout = layout;
+        var read = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(region.Base, (int)Layout.PageSize), out int newestIndex);
         var slots = new List<CommitSlotInfo>();
-        CommitSlot? newest = null;
         for (int i = 0; i < 2; i++)
-        {
-            var span = new ReadOnlySpan<byte>(region.Base + (i == 0 ? Layout.CommitSlotOffset0 : Layout.CommitSlotOffset1), CommitSlot.Size);
-            var s = CommitSlot.TryRead(span, out var problem);
-            slots.Add(s is { } v ? new CommitSlotInfo(i, v.State.ToString().ToLowerInvariant(), v.Generation, null)
-                : new CommitSlotInfo(i, problem is null ? "empty" : "damaged", 0, problem));
-            if (s is { } ok && (newest is null || ok.Generation > newest.Value.Generation)) newest = ok;
-        }
+            slots.Add(read[i].Slot is { } v ? new CommitSlotInfo(i, v.State.ToString().ToLowerInvariant(), v.Generation, null)
+                : new CommitSlotInfo(i, read[i].Problem is null ? "empty" : "damaged", 0, read[i].Problem));
+        CommitSlot? newest = newestIndex < 0 ? null : read[newestIndex].Slot;
         Slots = slots;
         if (newest is { State: CommitState.Committed } committed)
         {
@@ -59,9 +55,8 @@ public sealed unsafe class KhoInspector : IDisposable
         {
             Status = newest is null ? "no handover" : $"no handover: the newest (generation {newest.Value.Generation}) was {newest.Value.State.ToString().ToLowerInvariant()}";
         }
-        if (_handover is null && slots.Any(s => s.Problem is not null) && Problem is null)
-            Problem = new KStateCorruptException($"commit slot {slots.First(s => s.Problem is not null).Index} is damaged ({slots.First(s => s.Problem is not null).Problem})",
-                slots.First(s => s.Problem is not null).Index == 0 ? Layout.CommitSlotOffset0 : Layout.CommitSlotOffset1);
+        if (_handover is null && Problem is null && slots.Find(s => s.Problem is not null) is { } damaged)
+            Problem = new KStateCorruptException($"commit slot {damaged.Index} is damaged ({damaged.Problem})", CommitSlot.OffsetOf(damaged.Index));
     }
 
     /// <summary>Opens a region for inspection.</summary>

@@ -40,6 +40,24 @@ internal readonly record struct CommitSlot(
         BinaryPrimitives.WriteUInt64LittleEndian(s[56..], XxHash3.HashToUInt64(s[..56]));
     }
 
+    /// <summary>Offset of slot 0 or 1 in the region.</summary>
+    public static int OffsetOf(int index) => index == 0 ? Region.Layout.CommitSlotOffset0 : Region.Layout.CommitSlotOffset1;
+
+    /// <summary>Reads both slots from the region's first page; <paramref name="newest"/> is the valid one with the
+    /// highest generation, or -1. Problems are null for empty or valid slots.</summary>
+    public static (CommitSlot? Slot, string? Problem)[] ReadBoth(ReadOnlySpan<byte> firstPage, out int newest)
+    {
+        var both = new (CommitSlot?, string?)[2];
+        newest = -1;
+        for (int i = 0; i < 2; i++)
+        {
+            var slot = TryRead(firstPage.Slice(OffsetOf(i), Size), out var problem);
+            both[i] = (slot, problem);
+            if (slot is { } s && (newest < 0 || s.Generation > both[newest].Item1!.Value.Generation)) newest = i;
+        }
+        return both;
+    }
+
     /// <summary>Reads a slot; null with a reason when it is empty or damaged.</summary>
     public static CommitSlot? TryRead(ReadOnlySpan<byte> s, out string? problem)
     {
