@@ -40,21 +40,28 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
     /// <summary>The streams.</summary>
     public StreamSet Set { get; }
 
-    /// <summary>Work to do at finalize before the streams are completed (the registry saves its objects here).</summary>
-    internal List<Action> BeforeComplete { get; } = [];
+    /// <summary>Work to do at finalize before the streams are completed (sessions and the registry save here), in
+    /// order; when the finalize fails or is aborted, the steps that ran are undone in reverse.</summary>
+    internal List<FinalizeStep> Steps { get; } = [];
 
     /// <inheritdoc/>
     public void OnFinalize(Kho kho)
     {
-        foreach (var step in BeforeComplete) step();
-        var root = Set.Complete();
+        int ran = 0;
         try
         {
+            foreach (var step in Steps)
+            {
+                step.Save();
+                ran++;
+            }
+            var root = Set.Complete();
             kho.AddSubtree(SubtreeName, root);
         }
         catch
         {
             Set.ReopenAll();
+            for (int i = ran - 1; i >= 0; i--) Steps[i].Undo?.Invoke();
             throw;
         }
     }
@@ -64,8 +71,12 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
     {
         kho.RemoveSubtree(SubtreeName);
         Set.ReopenAll();
+        for (int i = Steps.Count - 1; i >= 0; i--) Steps[i].Undo?.Invoke();
     }
 
     /// <summary>Stops taking part in finalize.</summary>
     public void Dispose() => Kho.RemoveParticipant(this);
 }
+
+/// <summary>One participant's work at finalize and, when the handover is not committed after all, its undo.</summary>
+internal sealed record FinalizeStep(Action Save, Action? Undo = null);

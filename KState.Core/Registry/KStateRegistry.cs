@@ -23,7 +23,7 @@ public sealed unsafe class KStateRegistry
     public KStateRegistry(KStateStreams streams)
     {
         _streams = streams;
-        streams.BeforeComplete.Add(SaveRegistered);
+        streams.Steps.Add(new FinalizeStep(SaveRegistered));
     }
 
     /// <summary>Allocator for null pointer fields on restore (native memory by default).</summary>

@@ -1,0 +1,107 @@
+using KState.Core.Records;
+
+namespace KState.Core.Sessions;
+
+/// <summary>
+/// The item handler for <see cref="MemfdBuffer"/>s (compatible "kstate-memfd-v1"): preserving a buffer preserves
+/// its folios and seals its size; at finalize its record gets its name, size, folios and the XXH3 of its contents;
+/// after boot the folios are restored (each order checked) and the contents verified before the buffer is handed
+/// back. Record layout: docs/FORMAT.md, "Sessions".
+/// </summary>
+public sealed class MemfdHandler : ItemHandler
+{
+    /// <summary>Its compatible string.</summary>
+    public const string CompatibleString = "kstate-memfd-v1";
+
+    /// <summary>A memfd handler.</summary>
+    public MemfdHandler() : base(CompatibleString) { }
+
+    /// <inheritdoc/>
+    public override bool CanPreserve(object item) => item is MemfdBuffer { IsPreserved: false };
+
+    /// <inheritdoc/>
+    public override void Preserve(ItemContext context)
+    {
+        var b = Buffer(context);
+        if (!ReferenceEquals(b.Kho, context.Kho)) throw new KStateInvalidException($"{b} lives in another region");
+        int done = 0;
+        try
+        {
+            foreach (var f in b.Folios)
+            {
+                context.Kho.PreserveFolio(f);
+                done++;
+            }
+        }
+        catch
+        {
+            for (int i = done - 1; i >= 0; i--) context.Kho.UnpreserveFolio(b.Folios[i]);
+            throw;
+        }
+        b.IsPreserved = true;
+    }
+
+    /// <inheritdoc/>
+    public override void Unpreserve(ItemContext context)
+    {
+        var b = Buffer(context);
+        for (int i = b.Folios.Count - 1; i >= 0; i--) context.Kho.UnpreserveFolio(b.Folios[i]);
+        b.IsPreserved = false;
+    }
+
+    /// <inheritdoc/>
+    public override void Freeze(ItemContext context, RecordWriter state)
+    {
+        var b = Buffer(context);
+        state.PutString(b.Name);
+        state.PutInt64(b.Size);
+        state.PutInt32(b.Folios.Count);
+        foreach (var f in b.Folios) state.PutUInt64(f.Handle);
+        state.PutUInt64(b.Checksum());
+    }
+
+    /// <inheritdoc/>
+    public override object Retrieve(ItemContext context, RecordCursor state, uint version)
+    {
+        if (version != 1) throw new KStateVersionException($"memfd record version {version} is unknown");
+        var kho = context.Kho;
+        string name = state.ReadString();
+        long size = state.ReadInt64();
+        int count = state.ReadInt32();
+        if (count < 0 || count > (state.Remaining - 8) / 8) throw new KStateCorruptException($"memfd '{name}': {count} folios do not fit its record", state.Offset);
+        var handles = new ulong[count];
+        long capacity = 0;
+        for (int i = 0; i < count; i++)
+        {
+            handles[i] = state.ReadUInt64();
+            var f = Folio.FromHandle(handles[i]);
+            if (f.Order > MemfdBuffer.MaxFolioOrder || !kho.CanRestoreFolio(f.Phys, out int order) || order != f.Order)
+                throw new KStateCorruptException($"memfd '{name}': folio {i} (0x{handles[i]:x}) is not a preserved folio of that order");
+            capacity += (long)Kho.PageSize << f.Order;
+        }
+        ulong checksum = state.ReadUInt64();
+        try { MemfdBuffer.CheckName(name); }
+        catch (KStateInvalidException e) { throw new KStateCorruptException(e.Message); }
+        if (size < 0 || size > capacity) throw new KStateCorruptException($"memfd '{name}': size {size} does not fit its {capacity} bytes of folios");
+        if (handles.Distinct().Count() != count) throw new KStateCorruptException($"memfd '{name}' lists a folio twice");
+
+        var folios = new List<Folio>(count);
+        foreach (var h in handles)
+        {
+            if (!kho.TryRestoreFolio(Folio.FromHandle(h).Phys, out var f)) break;
+            folios.Add(f);
+        }
+        var buffer = MemfdBuffer.Adopt(kho, name, size, folios);
+        if (folios.Count != count || buffer.Checksum() != checksum)
+        {
+            buffer.Dispose();
+            throw new KStateCorruptException(folios.Count != count
+                ? $"memfd '{name}': folio {folios.Count} could not be restored"
+                : $"memfd '{name}': contents do not match their checksum");
+        }
+        return buffer;
+    }
+
+    private static MemfdBuffer Buffer(ItemContext context) =>
+        context.Item as MemfdBuffer ?? throw new KStateInvalidException($"item {context.Token} is not a memfd buffer");
+}

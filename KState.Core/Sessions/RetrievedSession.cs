@@ -1,0 +1,156 @@
+using KState.Core.Descriptions;
+using KState.Core.Records;
+
+namespace KState.Core.Sessions;
+
+/// <summary>
+/// A session the previous generation saved, retrieved after boot (<see cref="KStateSessions.Retrieve"/>): its
+/// items come back by token, in any order, each once (retrieving again returns the same object); then
+/// <see cref="Finish"/> makes them this generation's own. Thread-safe.
+/// </summary>
+public sealed unsafe class RetrievedSession
+{
+    private readonly KStateSessions _owner;
+    private readonly RecordReader _reader;
+    private readonly IncomingItem[] _items;
+
+    internal RetrievedSession(KStateSessions owner, SessionEntry entry, RecordReader reader)
+    {
+        _owner = owner;
+        _reader = reader;
+        Entry = entry;
+        _items = [.. entry.Items.Select(e => new IncomingItem(e))];
+        foreach (var item in entry.Items)
+            if (!reader.TryFind(item.RecordId, item.Token, out _))
+                throw new KStateCorruptException($"session '{entry.Name}': item {item.Token} ('{item.Compatible}') is listed but its record is missing");
+    }
+
+    internal SessionEntry Entry { get; }
+
+    /// <summary>The session's name.</summary>
+    public string Name => Entry.Name;
+
+    /// <summary>Its items as the previous generation listed them, in preservation order.</summary>
+    public IReadOnlyList<ItemEntry> Items => Entry.Items;
+
+    /// <summary>True after <see cref="Finish"/>.</summary>
+    public bool IsFinished { get; private set; }
+
+    /// <summary>The items not retrieved (or restored) yet.</summary>
+    public IReadOnlyList<ItemEntry> Unretrieved
+    {
+        get { lock (_owner.Gate) return [.. _items.Where(i => !i.Done).Select(i => i.Entry)]; }
+    }
+
+    /// <summary>The schema of the described items, or null when there are none.</summary>
+    /// <exception cref="KStateCorruptException">The schema record is damaged.</exception>
+    public KState.Core.Schema.KStateSchema? ItemSchema => _reader.TryGetSchema(out var rec) ? KState.Core.Schema.KStateSchema.Read(rec) : null;
+
+    /// <summary>Retrieves the item saved under <paramref name="token"/> through its handler (once; the same object
+    /// afterwards).</summary>
+    /// <exception cref="KStateNotFoundException">No item has that token.</exception>
+    /// <exception cref="KStateVersionException">No handler for its compatible string is registered here.</exception>
+    /// <exception cref="KStateInvalidException">It is a described object (use <see cref="Restore"/>), or the session is finished.</exception>
+    /// <exception cref="KStateCorruptException">Its record is damaged.</exception>
+    public object Retrieve(ulong token)
+    {
+        lock (_owner.Gate)
+        {
+            var item = Find(token);
+            if (item.Object is { } done) return done;
+            if (item.Entry.Kind != ItemKind.Handler)
+                throw new KStateInvalidException($"session '{Name}': item {token} is a '{item.Entry.Compatible}' object; restore it with its description");
+            var handler = _owner.FindHandler(item.Entry.Compatible)
+                ?? throw new KStateVersionException($"session '{Name}': item {token} needs handler '{item.Entry.Compatible}', which this program has not registered");
+            var rec = _reader.Find(item.Entry.RecordId, token);
+            item.Context = new ItemContext(_owner, Name, token, null, incoming: true);
+            var obj = handler.Retrieve(item.Context, rec.Cursor, rec.Version)
+                ?? throw new KStateInvalidException($"handler '{handler.Compatible}' retrieved null for item {token}");
+            item.Context.Item = obj;
+            item.Handler = handler;
+            item.Object = obj;
+            return obj;
+        }
+    }
+
+    /// <summary>Retrieves the item saved under <paramref name="token"/> as a <typeparamref name="T"/>.</summary>
+    /// <exception cref="KStateInvalidException">The item is not a <typeparamref name="T"/>.</exception>
+    public T Retrieve<T>(ulong token) where T : class =>
+        Retrieve(token) as T ?? throw new KStateInvalidException($"session '{Name}': item {token} is not a {typeof(T).Name}");
+
+    /// <summary>Restores the described object saved under <paramref name="token"/> into <paramref name="obj"/>.
+    /// Restoring again into the same object does nothing; into another is refused.</summary>
+    /// <exception cref="KStateNotFoundException">No item has that token.</exception>
+    /// <exception cref="KStateInvalidException">The item was saved with another description, or is not a described object.</exception>
+    /// <exception cref="KStateBusyException">It was restored into another object.</exception>
+    /// <exception cref="KStateVersionException">Its version is outside the description's range.</exception>
+    /// <exception cref="KStateCorruptException">Its record is damaged.</exception>
+    public void Restore(KStateDescription description, void* obj, ulong token)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        if (obj == null) throw new KStateInvalidException($"session '{Name}': restore of item {token} into a null object");
+        lock (_owner.Gate)
+        {
+            var item = Find(token);
+            if (item.Entry.Kind != ItemKind.Description)
+                throw new KStateInvalidException($"session '{Name}': item {token} was preserved by handler '{item.Entry.Compatible}'; retrieve it");
+            if (item.Entry.Compatible != description.Name || item.Entry.RecordId != description.Id)
+                throw new KStateInvalidException($"session '{Name}': item {token} was saved as '{item.Entry.Compatible}', not '{description.Name}'");
+            if (item.RestoredInto == (nint)obj) return;
+            if (item.RestoredInto != 0) throw new KStateBusyException($"session '{Name}': item {token} is already restored into another object");
+            description.Restore(_reader, (byte*)obj, token, _owner.Kho, _owner.Allocator);
+            item.RestoredInto = (nint)obj;
+        }
+    }
+
+    /// <summary>
+    /// Finishes the session, all or nothing: when every item is retrieved and its handler can finish, each is
+    /// finished (last preserved first), shared data whose last item this was is finished, and the session's stream
+    /// is released. Otherwise nothing changes.
+    /// </summary>
+    /// <exception cref="KStateBusyException">An item is not retrieved, or its handler cannot finish it yet (all are named).</exception>
+    /// <exception cref="KStateInvalidException">The session is already finished.</exception>
+    public void Finish()
+    {
+        lock (_owner.Gate)
+        {
+            if (IsFinished) throw new KStateInvalidException($"session '{Name}' is already finished");
+            var notReady = new List<string>();
+            foreach (var i in _items)
+            {
+                if (!i.Done) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') is not retrieved");
+                else if (i.Handler is { } h && !h.CanFinish(i.Context!)) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') cannot finish yet");
+            }
+            if (notReady.Count > 0) throw new KStateBusyException($"session '{Name}' cannot finish: item {string.Join("; item ", notReady)}");
+            for (int k = _items.Length - 1; k >= 0; k--)
+            {
+                var i = _items[k];
+                i.Handler?.Finish(i.Context!);
+                _owner.ItemFinished(i.Entry);
+            }
+            IsFinished = true;
+            _owner.SessionFinished(this);
+        }
+    }
+
+    private IncomingItem Find(ulong token)
+    {
+        if (IsFinished) throw new KStateInvalidException($"session '{Name}' is finished");
+        foreach (var i in _items)
+            if (i.Entry.Token == token) return i;
+        throw new KStateNotFoundException($"session '{Name}' has no item {token}");
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"retrieved session '{Name}' ({_items.Length} items)";
+
+    private sealed class IncomingItem(ItemEntry entry)
+    {
+        public ItemEntry Entry { get; } = entry;
+        public ItemHandler? Handler { get; set; }
+        public ItemContext? Context { get; set; }
+        public object? Object { get; set; }
+        public nint RestoredInto { get; set; }
+        public bool Done => Object is not null || RestoredInto != 0;
+    }
+}

@@ -1,0 +1,190 @@
+using KState.Core.Ids;
+using KState.Core.Records;
+
+namespace KState.Core.Sessions;
+
+/// <summary>How an item's state was saved.</summary>
+public enum ItemKind : byte
+{
+    /// <summary>A described object (<see cref="Session.SaveState"/>); the compatible string is the description's name.</summary>
+    Description = 1,
+
+    /// <summary>An object preserved by an <see cref="ItemHandler"/>.</summary>
+    Handler = 2,
+}
+
+/// <summary>The global live-update record: how many live updates this state has been through, and who saved it.</summary>
+/// <param name="Count">Live updates so far, this one included (1 after the first).</param>
+/// <param name="Version">The version string of the program that saved it.</param>
+/// <param name="FinalizedAt">When that program finalized the handover.</param>
+public sealed record LiveUpdateInfo(ulong Count, string Version, DateTimeOffset FinalizedAt);
+
+/// <summary>One item as the session directory lists it.</summary>
+/// <param name="Token">Its token in the session.</param>
+/// <param name="Kind">How its state was saved.</param>
+/// <param name="Compatible">Its handler's compatible string, or its description's name.</param>
+/// <param name="RecordId">State id of its record in the session's stream (the instance id is the token).</param>
+/// <param name="Shared">Compatible strings of the shared data it is bound to.</param>
+public sealed record ItemEntry(ulong Token, ItemKind Kind, string Compatible, ulong RecordId, IReadOnlyList<string> Shared);
+
+/// <summary>One session as the directory lists it.</summary>
+/// <param name="Name">The session's name.</param>
+/// <param name="Stream">The substream that holds its items' records.</param>
+/// <param name="Items">Its items, in preservation order.</param>
+public sealed record SessionEntry(string Name, string Stream, IReadOnlyList<ItemEntry> Items);
+
+/// <summary>One piece of shared data as the directory lists it.</summary>
+/// <param name="Compatible">Its handler's compatible string.</param>
+/// <param name="Instance">Instance id of its record in the directory stream.</param>
+/// <param name="Users">Items bound to it when it was saved.</param>
+public sealed record SharedEntry(string Compatible, ulong Instance, uint Users);
+
+/// <summary>
+/// The "sessions" stream (docs/FORMAT.md, "Sessions"): the global record, one record per session listing its
+/// items, and one record per piece of shared data. Item records live in each session's own substream.
+/// </summary>
+public sealed class SessionDirectory
+{
+    /// <summary>The substream that holds the directory.</summary>
+    public const string StreamName = "sessions";
+
+    /// <summary>Prefix of session substream names ("session-1", "session-2"...).</summary>
+    public const string SessionStreamPrefix = "session-";
+
+    internal static readonly ulong GlobalId = KStateId.FromName("kstate-live-update");
+    internal static readonly ulong SessionId = KStateId.FromName("kstate-session");
+    internal static readonly ulong SharedId = KStateId.FromName("kstate-shared-data");
+    private const uint RecordVersion = 1;
+
+    private SessionDirectory(LiveUpdateInfo? global, List<SessionEntry> sessions, List<SharedEntry> shared)
+    {
+        Global = global;
+        Sessions = sessions;
+        Shared = shared;
+    }
+
+    /// <summary>The global record, or null when the stream has none.</summary>
+    public LiveUpdateInfo? Global { get; }
+
+    /// <summary>The sessions, in creation order.</summary>
+    public IReadOnlyList<SessionEntry> Sessions { get; }
+
+    /// <summary>The shared data.</summary>
+    public IReadOnlyList<SharedEntry> Shared { get; }
+
+    /// <summary>Reads and checks the directory.</summary>
+    /// <exception cref="KStateCorruptException">A record is damaged or contradicts another.</exception>
+    /// <exception cref="KStateVersionException">A record has a version this reader does not know.</exception>
+    public static SessionDirectory Read(RecordReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        LiveUpdateInfo? global = null;
+        var sessions = new List<SessionEntry>();
+        var shared = new List<SharedEntry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var streams = new HashSet<string>(StringComparer.Ordinal);
+        var sharedNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var rec in reader)
+        {
+            if (rec.Type != RecordType.Main) continue;
+            if (rec.StateId != GlobalId && rec.StateId != SessionId && rec.StateId != SharedId) continue;
+            if (rec.Version != RecordVersion)
+                throw new KStateVersionException($"session directory record version {rec.Version} is unknown; this reader knows {RecordVersion}");
+            var c = rec.Cursor;
+            if (rec.StateId == GlobalId)
+            {
+                if (global is not null) throw new KStateCorruptException("two global live-update records", rec.Offset);
+                global = new LiveUpdateInfo(c.ReadUInt64(), c.ReadString(), DateTimeOffset.FromUnixTimeMilliseconds(ClampMillis(c.ReadInt64())));
+            }
+            else if (rec.StateId == SessionId)
+            {
+                var s = ReadSession(ref c, rec.Offset);
+                if (!names.Add(s.Name)) throw new KStateCorruptException($"session '{s.Name}' listed twice", rec.Offset);
+                if (!streams.Add(s.Stream)) throw new KStateCorruptException($"stream '{s.Stream}' belongs to two sessions", rec.Offset);
+                sessions.Add(s);
+            }
+            else
+            {
+                string compatible = ReadName(ref c, "shared data compatible string", rec.Offset);
+                var e = new SharedEntry(compatible, rec.InstanceId, c.ReadUInt32());
+                if (!sharedNames.Add(compatible)) throw new KStateCorruptException($"shared data '{compatible}' listed twice", rec.Offset);
+                shared.Add(e);
+            }
+        }
+        foreach (var s in sessions)
+            foreach (var item in s.Items)
+                foreach (var compat in item.Shared)
+                    if (!sharedNames.Contains(compat))
+                        throw new KStateCorruptException($"item {item.Token} of session '{s.Name}' is bound to shared data '{compat}', which is not saved");
+        return new SessionDirectory(global, sessions, shared);
+    }
+
+    private static SessionEntry ReadSession(ref RecordCursor c, long at)
+    {
+        string name = ReadName(ref c, "session name", at);
+        string stream = ReadName(ref c, "session stream name", at);
+        uint count = c.ReadUInt32();
+        if (count > (uint)c.Remaining / 18) throw new KStateCorruptException($"session '{name}' claims {count} items in {c.Remaining} bytes", at);
+        var items = new List<ItemEntry>((int)count);
+        var tokens = new HashSet<ulong>();
+        for (uint i = 0; i < count; i++)
+        {
+            ulong token = c.ReadUInt64();
+            var kind = (ItemKind)c.ReadByte();
+            if (kind is not (ItemKind.Description or ItemKind.Handler)) throw new KStateCorruptException($"item {token} of session '{name}' has unknown kind {(byte)kind}", at);
+            string compatible = ReadName(ref c, "compatible string", at);
+            ulong recordId = c.ReadUInt64();
+            byte sharedCount = c.ReadByte();
+            var shared = new string[sharedCount];
+            for (int k = 0; k < sharedCount; k++) shared[k] = ReadName(ref c, "shared data compatible string", at);
+            if (!tokens.Add(token)) throw new KStateCorruptException($"token {token} listed twice in session '{name}'", at);
+            items.Add(new ItemEntry(token, kind, compatible, recordId, shared));
+        }
+        return new SessionEntry(name, stream, items);
+    }
+
+    private static string ReadName(ref RecordCursor c, string what, long at)
+    {
+        string s = c.ReadString();
+        try { SessionNames.Check(s, what); }
+        catch (KStateInvalidException e) { throw new KStateCorruptException(e.Message, at); }
+        return s;
+    }
+
+    private static long ClampMillis(long ms) => Math.Clamp(ms, DateTimeOffset.MinValue.ToUnixTimeMilliseconds(), DateTimeOffset.MaxValue.ToUnixTimeMilliseconds());
+
+    internal static void WriteGlobal(RecordWriter w, LiveUpdateInfo info)
+    {
+        w.BeginRecord(GlobalId, 0, RecordVersion);
+        w.PutUInt64(info.Count);
+        w.PutString(info.Version);
+        w.PutInt64(info.FinalizedAt.ToUnixTimeMilliseconds());
+        w.EndRecord();
+    }
+
+    internal static void WriteSession(RecordWriter w, ulong ordinal, SessionEntry s)
+    {
+        w.BeginRecord(SessionId, ordinal, RecordVersion);
+        w.PutString(s.Name);
+        w.PutString(s.Stream);
+        w.PutUInt32((uint)s.Items.Count);
+        foreach (var item in s.Items)
+        {
+            w.PutUInt64(item.Token);
+            w.PutByte((byte)item.Kind);
+            w.PutString(item.Compatible);
+            w.PutUInt64(item.RecordId);
+            w.PutByte((byte)item.Shared.Count);
+            foreach (var compat in item.Shared) w.PutString(compat);
+        }
+        w.EndRecord();
+    }
+
+    /// <summary>Opens a shared-data record; the handler's state follows, then <see cref="RecordWriter.EndRecord"/>.</summary>
+    internal static void BeginShared(RecordWriter w, ulong instance, string compatible, uint users)
+    {
+        w.BeginRecord(SharedId, instance, RecordVersion);
+        w.PutString(compatible);
+        w.PutUInt32(users);
+    }
+}

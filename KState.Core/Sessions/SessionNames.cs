@@ -1,0 +1,15 @@
+using System.Text;
+
+namespace KState.Core.Sessions;
+
+/// <summary>The rule for session names and compatible strings: 1 to 63 UTF-8 bytes, no NUL (as LUO's names).</summary>
+internal static class SessionNames
+{
+    public const int MaxBytes = 63;
+
+    public static void Check(string? name, string what)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > MaxBytes)
+            throw new KStateInvalidException($"{what} '{name}' must be 1 to {MaxBytes} UTF-8 bytes without NUL");
+    }
+}
