@@ -11,6 +11,10 @@ try
         "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
         "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
+        "sessions-save" => SessionScenarios.Save(args[1]),
+        "sessions-rollback" => SessionScenarios.Rollback(args[1], args[2]),
+        "sessions-chain-1" => SessionScenarios.Chain1(args[1]),
+        "sessions-chain-2" => SessionScenarios.Chain2(args[1]),
         "soak" => SoakScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3])),
         _ => Usage(),
     };

@@ -226,11 +226,11 @@ public sealed class KStateSessions
                         continue;
                     }
                     w.BeginRecord(item.RecordId, item.Token, 1);
-                    _frozen.Add(item);
                     try
                     {
                         item.Handler!.Freeze(item.Context, w);
                         w.EndRecord();
+                        _frozen.Add(item); // an item whose freeze failed is not unfrozen: it never froze
                     }
                     catch
                     {

@@ -91,13 +91,13 @@ public sealed class MemfdHandler : ItemHandler
             if (!kho.TryRestoreFolio(Folio.FromHandle(h).Phys, out var f)) break;
             folios.Add(f);
         }
+        string? problem = folios.Count != count ? $"memfd '{name}': folio {folios.Count} could not be restored" : null;
         var buffer = MemfdBuffer.Adopt(kho, name, size, folios);
-        if (folios.Count != count || buffer.Checksum() != checksum)
+        if (problem is null && buffer.Checksum() != checksum) problem = $"memfd '{name}': contents do not match their checksum";
+        if (problem is not null)
         {
-            buffer.Dispose();
-            throw new KStateCorruptException(folios.Count != count
-                ? $"memfd '{name}': folio {folios.Count} could not be restored"
-                : $"memfd '{name}': contents do not match their checksum");
+            buffer.Dispose(); // restored folios go back to memory: damaged contents are never handed out
+            throw new KStateCorruptException(problem);
         }
         return buffer;
     }

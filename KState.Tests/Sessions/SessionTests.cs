@@ -1,0 +1,145 @@
+using KState.Core.Records;
+using KState.Core.Sessions;
+using KState.TestHost.Shared;
+using KState.Tests.Support;
+
+namespace KState.Tests.Sessions;
+
+/// <summary>Session rules that need no second process: buffers, shared data counting, abort, damage.</summary>
+public class SessionTests
+{
+    [Test]
+    public void A_memfd_buffer_grows_shrinks_and_reads_back_what_was_written()
+    {
+        using var region = new TestRegion("memfd");
+        using var kho = region.Boot(32 << 20);
+        using var b = MemfdBuffer.Create(kho, "buf", 5000);
+        Assert.That((b.Size, b.Capacity, b.Folios.Count), Is.EqualTo((5000L, 8192L, 1)));
+        b.Write(4000, new byte[1000].AsSpan().ToArray().Select(_ => (byte)7).ToArray());
+        b.Resize((5 << 20) + 1);
+        Assert.That(b.Folios.Select(f => f.Order), Is.EqualTo(new[] { 1, 9, 9, 8 }), "2 MiB folios past the first, the last as small as it can be");
+        Pattern.Fill(b, 3);
+        Assert.That(Pattern.FirstMismatch(b, 3), Is.EqualTo(-1L), "writes that cross folios");
+        b.Resize(4097);
+        b.Resize(8192);
+        var tail = new byte[8192 - 4097];
+        b.Read(4097, tail);
+        Assert.That(tail, Is.All.Zero, "shrinking zeroes what was cut off");
+        Assert.Throws<KStateInvalidException>(() => b.Write(8000, new byte[193]));
+        Assert.Throws<KStateInvalidException>(() => b.Read(-1, new byte[1]));
+        Assert.Throws<KStateInvalidException>(() => MemfdBuffer.Create(kho, "", 1));
+        Assert.Throws<KStateInvalidException>(() => MemfdBuffer.Create(kho, new string('m', 256), 1));
+        Assert.Throws<KStateOutOfMemoryException>(() => MemfdBuffer.Create(kho, "huge", 64 << 20));
+    }
+
+    [Test]
+    public void Shared_data_is_preserved_with_the_first_item_and_released_with_the_last()
+    {
+        using var region = new TestRegion("flb");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        var counters = new CounterHandler();
+        sessions.RegisterHandler(counters);
+        var s1 = sessions.Create("one");
+        var s2 = sessions.Create("two");
+        s1.Preserve(1, new Counter(1));
+        s2.Preserve(1, new Counter(2)); // tokens are per session
+        s1.Preserve(2, new Counter(3));
+        s1.Unpreserve(1);
+        s2.Close();
+        Assert.That(counters.Log, Is.EqualTo(new[] { "pool preserve", "preserve 1", "preserve 1", "preserve 2", "unpreserve 1", "unpreserve 1" }));
+        s1.Unpreserve(2);
+        Assert.That(counters.Log[^2..], Is.EqualTo(new[] { "unpreserve 2", "pool unpreserve" }));
+        Assert.That(kho.ListUnrestored(), Is.Empty);
+    }
+
+    [Test]
+    public void An_aborted_handover_unfreezes_items_and_lets_sessions_change_again()
+    {
+        using var region = new TestRegion("abort");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        var counters = new CounterHandler();
+        sessions.RegisterHandler(counters);
+        var s = sessions.Create("s");
+        s.Preserve(1, new Counter(1));
+        s.Preserve(2, new Counter(2));
+        kho.FinalizeHandover();
+        Assert.Throws<KStateBusyException>(() => s.Unpreserve(1));
+        Assert.Throws<KStateBusyException>(s.Close);
+        counters.Log.Clear();
+        kho.AbortHandover();
+        Assert.That(counters.Log, Is.EqualTo(new[] { "unfreeze 2", "unfreeze 1" }));
+        s.Unpreserve(1);
+        kho.FinalizeHandover(); // again, without the first attempt's streams
+        Assert.That(streams.Set.OutgoingStreams, Is.EquivalentTo(new[] { SessionDirectory.StreamName, "session-1" }));
+    }
+
+    [Test]
+    public void Handlers_are_registered_once_per_compatible_string()
+    {
+        using var region = new TestRegion("handlers");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        var memfd = new MemfdHandler();
+        sessions.RegisterHandler(memfd);
+        sessions.RegisterHandler(memfd); // the same one again is fine
+        Assert.Throws<KStateExistsException>(() => sessions.RegisterHandler(new MemfdHandler()));
+        Assert.That(sessions.FindHandler(MemfdHandler.CompatibleString), Is.SameAs(memfd));
+        var s = sessions.Create("s");
+        Assert.Throws<KStateInvalidException>(() => s.Preserve(1, new Counter(1), new CounterHandler()), "an unregistered handler");
+        using var b = MemfdBuffer.Create(kho, "b", 10);
+        s.Preserve(1, b);
+        Assert.Throws<KStateInvalidException>(() => s.Preserve(2, b), "a buffer is preserved once");
+        Assert.Throws<KStateBusyException>(b.Dispose, "a preserved buffer cannot be freed");
+        s.Unpreserve(1);
+        Assert.That(b.IsPreserved, Is.False);
+    }
+
+    [Test]
+    public void A_damaged_memfd_or_directory_is_reported_and_never_read_as_data()
+    {
+        using var region = new TestRegion("damaged");
+        ulong dataPhys;
+        using (var kho = region.Boot(16 << 20))
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            sessions.RegisterHandler(new MemfdHandler());
+            var b = MemfdBuffer.Create(kho, "b", 6000);
+            Pattern.Fill(b, 9);
+            dataPhys = b.Folios[0].Phys;
+            sessions.Create("s").Preserve(1, b);
+            kho.FinalizeHandover();
+            kho.PhysSpan(dataPhys, 1)[0] ^= 0xFF; // the contents change after the checksum was taken
+        }
+        using (var kho = region.Boot(0))
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            sessions.RegisterHandler(new MemfdHandler());
+            var s = sessions.Retrieve("s");
+            var e = Assert.Throws<KStateCorruptException>(() => s.Retrieve(1))!;
+            Assert.That(e.Message, Does.Contain("checksum"));
+            Assert.That(s.Unretrieved, Has.Count.EqualTo(1));
+
+            // The next handover's directory gets one byte changed: its sessions are unreadable, not wrong.
+            sessions.Create("t");
+            kho.FinalizeHandover();
+            ulong dir = streams.Set.GetOrCreate(SessionDirectory.StreamName).Segments[0].Phys;
+            kho.PhysSpan(dir + 120, 1)[0] ^= 0x01;
+        }
+        using (var kho = region.Boot(0))
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            Assert.That(kho.IsKhoBoot, Is.True);
+            Assert.That(sessions.IncomingProblem, Is.InstanceOf<KStateCorruptException>());
+            Assert.Throws<KStateCorruptException>(() => sessions.Retrieve("t"));
+            Assert.That(sessions.IncomingSessions, Is.Empty);
+        }
+    }
+}
