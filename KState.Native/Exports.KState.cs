@@ -58,10 +58,10 @@ internal static unsafe class ErrorText
     private static readonly Dictionary<int, nint> Texts = new()
     {
         [0] = Utf8("success"),
-        [2] = Utf8("no handover or no such record (ENOENT)"),
+        [2] = Utf8("no handover, or no such record, session or item (ENOENT)"),
         [5] = Utf8("internal error (EIO)"),
         [12] = Utf8("out of memory in the region (ENOMEM)"),
-        [16] = Utf8("busy: the region is booted elsewhere, or the handover is finalized (EBUSY)"),
+        [16] = Utf8("busy: the region is booted elsewhere, the handover is finalized, or a session is already retrieved or not all restored (EBUSY)"),
         [17] = Utf8("already exists (EEXIST)"),
         [22] = Utf8("invalid argument or description (EINVAL)"),
         [28] = Utf8("no space: the file system or the stream is full (ENOSPC)"),

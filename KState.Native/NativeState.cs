@@ -2,16 +2,18 @@ using System.Runtime.InteropServices;
 using System.Text;
 using KState.Core.Records;
 using KState.Core.Registry;
+using KState.Core.Sessions;
 
 namespace KState.Native;
 
 /// <summary>The process's one booted generation, as the C ABI sees it (the kernel has one KHO too).</summary>
-internal static class NativeState
+internal static partial class NativeState
 {
     private static readonly Lock Gate = new();
     public static Kho? Kho { get; private set; }
     public static KStateStreams? Streams { get; private set; }
     public static KStateRegistry? Registry { get; private set; }
+    public static KStateSessions? Sessions { get; private set; }
 
     [ThreadStatic] private static nint t_lastError;
 
@@ -24,7 +26,10 @@ internal static class NativeState
             try
             {
                 var streams = new KStateStreams(kho);
-                Registry = new KStateRegistry(streams);
+                var registry = new KStateRegistry(streams);
+                var sessions = new KStateSessions(streams); // finalize saves registered objects, then sessions
+                Registry = registry;
+                Sessions = sessions;
                 Streams = streams;
                 Kho = kho;
             }
@@ -46,6 +51,8 @@ internal static class NativeState
             Kho = null;
             Streams = null;
             Registry = null;
+            Sessions = null;
+            ClearSessionHandles();
             NativeDescriptions.Clear();
         }
     }

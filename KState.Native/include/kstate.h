@@ -18,6 +18,7 @@ typedef uint64_t phys_addr_t;
 struct folio;                       /* opaque handle */
 struct kstate_stream;               /* cursor handed to custom callbacks */
 struct kstate_description;
+struct kstate_session;              /* opaque handle: a key, never a pointer to memory */
 
 enum kstate_field_kind {
     KS_END = 0,
@@ -170,8 +171,22 @@ int kstate_save_data(struct kstate_stream *stream, const void *data, size_t size
 int kstate_restore_data(struct kstate_stream *stream, void *data, size_t size);
 const char *kstate_strerror(int err);
 
+/* Sessions (LUO-style): named groups of items, each under a 64-bit token. A stale or made-up handle is -EINVAL. */
+/* An outgoing session, saved at kho_finalize; name is 1..63 bytes of UTF-8. -EEXIST duplicate name, -EBUSY finalized. */
+int kstate_session_create(const char *name, struct kstate_session **session);
+/* An incoming session after a KHO boot (once). -ENOENT cold boot or no such session, -EBUSY already retrieved. */
+int kstate_session_retrieve(const char *name, struct kstate_session **session);
+/* Preserve obj as item `token`; saved at kho_finalize, so obj must stay valid until then. -EEXIST duplicate token. */
+int kstate_session_save_state(struct kstate_session *session, const struct kstate_description *ksd, void *obj, uint64_t token);
+/* Restore item `token` into obj (again into the same obj: 0; into another: -EBUSY); NULL pointer members are malloc'd. */
+int kstate_session_restore(struct kstate_session *session, const struct kstate_description *ksd, void *obj, uint64_t token);
+/* Finish a retrieved session, all or nothing: -EBUSY (nothing done) while an item is not restored. Ends the handle. */
+int kstate_session_finish(struct kstate_session *session);
+
 /* Beyond the contract: the text of the last error this thread got (why a description is invalid, say). */
 const char *kstate_last_error(void);
+/* Beyond the contract: drop an outgoing session and its items (not saved); ends the handle. -EBUSY finalized. */
+int kstate_session_close(struct kstate_session *session);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* Contract test of kstate.h: every function and every error code, the version matrix, custom fields,
- * subsections with needed, pointer allocation and folios. Generations are kho_init/kho_exit cycles on one region.
+ * subsections with needed, pointer allocation, folios and sessions. Generations are kho_init/kho_exit cycles on
+ * one region.
  * Prints one line per failed check; exits with the number of failures.  Usage: abi_test REGION */
 #include <errno.h>
 #include <stdio.h>
@@ -274,6 +275,206 @@ static void generation_two(const char *region)
     EQ(kho_exit(), 0);
 }
 
+/* --- sessions ------------------------------------------------------------------------------------------- */
+static struct kstate_session *stale_alpha;
+static char name63[64], name64[65];
+static unsigned long alpha_pointee_10 = 0x1010, alpha_pointee_30 = 0x3030;
+
+static void fill(struct obj *o, int base, unsigned long *p, unsigned char pattern)
+{
+    o->i = base; o->p = p; o->in.x = base + 1; o->in.y = base + 2; o->custom = base + 3;
+    o->sub_value = base + 4; o->sub_needed = 1;
+    o->folio = kho_folio_alloc(0);
+    memset(kho_folio_address(o->folio), pattern, 4096);
+}
+
+static void check_obj(const struct obj *o, int base, unsigned long pointee_value, unsigned char pattern)
+{
+    EQ(o->i, base);
+    CHECK(o->p != NULL && *o->p == pointee_value);
+    CHECK(o->folio != NULL && ((unsigned char *)kho_folio_address(o->folio))[0] == pattern
+          && ((unsigned char *)kho_folio_address(o->folio))[4095] == pattern);
+    EQ(o->in.x, base + 1); EQ(o->in.y, base + 2);
+    EQ(o->custom, base + 3);
+    EQ(o->sub_value, base + 4);
+}
+
+/* A cold boot: sessions are created and filled, finalize fails, is aborted, and commits. */
+static void sessions_one(const char *region)
+{
+    struct kstate_session *s = NULL, *alpha = NULL, *beta = NULL, *shared = NULL, *scratch = NULL, *refuse = NULL;
+    memset(name63, 'n', 63);
+    memset(name64, 'n', 64);
+
+    EQ(kstate_session_create("alpha", &s), -EINVAL); /* nothing is booted */
+    EQ(kho_init(region, 0), 0);
+    CHECK(!is_kho_boot());
+    EQ(kstate_session_retrieve("alpha", &s), -ENOENT); /* a cold boot has no sessions */
+    CHECK(s == NULL);
+
+    /* create */
+    EQ(kstate_session_create("alpha", &alpha), 0);
+    CHECK(alpha != NULL);
+    EQ(kstate_session_create("alpha", &s), -EEXIST);
+    EQ(kstate_session_create("", &s), -EINVAL);
+    EQ(kstate_session_create(name64, &s), -EINVAL);
+    EQ(kstate_session_create("\xff\xfe", &s), -EINVAL);   /* not UTF-8 */
+    EQ(kstate_session_create(NULL, &s), -EINVAL);
+    EQ(kstate_session_create("gamma", NULL), -EINVAL);
+    EQ(kstate_session_create(name63, &beta), 0);
+    CHECK(beta != NULL && beta != alpha);
+    EQ(kstate_session_create("shared-folio", &shared), 0);
+
+    /* save_state: alpha holds two objects with a pointer and a folio each, and a nested struct */
+    static struct obj a10, a30, s1, s2;
+    static struct inner a20 = { 61, 62 }, b10 = { 71, 72 }, b11 = { 81, 82 };
+    fill(&a10, 100, &alpha_pointee_10, 0x10);
+    fill(&a30, 300, &alpha_pointee_30, 0x30);
+    EQ(kstate_session_save_state(alpha, &obj_v1, &a10, 10), 0);
+    EQ(kstate_session_save_state(alpha, &inner_state, &a20, 20), 0);
+    EQ(kstate_session_save_state(alpha, &obj_v1, &a30, 30), 0);
+    EQ(kstate_session_save_state(alpha, &inner_state, &a20, 30), -EEXIST);
+    EQ(kstate_session_save_state(alpha, &obj_v1, NULL, 40), -EINVAL);
+    EQ(kstate_session_save_state(alpha, NULL, &a10, 40), -EINVAL);
+    EQ(kstate_session_save_state(alpha, &overlapping, &a10, 40), -EINVAL);
+    EQ(kstate_session_save_state(NULL, &obj_v1, &a10, 40), -EINVAL);
+    EQ(kstate_session_save_state((struct kstate_session *)0x12345678, &obj_v1, &a10, 40), -EINVAL);
+    EQ(kstate_session_save_state((struct kstate_session *)&a10, &obj_v1, &a10, 40), -EINVAL);
+    EQ(kstate_session_save_state(beta, &inner_state, &b10, 10), 0);  /* tokens are per session */
+    /* two items on one folio: the second cannot restore it again */
+    fill(&s1, 500, &alpha_pointee_10, 0x50);
+    s2 = s1;
+    EQ(kstate_session_save_state(shared, &obj_v1, &s1, 1), 0);
+    EQ(kstate_session_save_state(shared, &obj_v1, &s2, 2), 0);
+
+    /* an outgoing session is not restored or finished */
+    EQ(kstate_session_restore(alpha, &obj_v1, &a10, 10), -EINVAL);
+    EQ(kstate_session_finish(alpha), -EINVAL);
+    EQ(kstate_session_finish(NULL), -EINVAL);
+
+    /* close (beyond the contract): the items go, the name is free again */
+    EQ(kstate_session_create("scratch", &scratch), 0);
+    EQ(kstate_session_save_state(scratch, &inner_state, &a20, 1), 0);
+    EQ(kstate_session_close(scratch), 0);
+    EQ(kstate_session_close(scratch), -EINVAL);
+    EQ(kstate_session_save_state(scratch, &inner_state, &a20, 2), -EINVAL);
+    EQ(kstate_session_create("scratch", &scratch), 0);  /* saved empty */
+
+    /* a failing pre_save fails the finalize; the sessions stay open */
+    EQ(kstate_session_create("refuse", &refuse), 0);
+    EQ(kstate_session_save_state(refuse, &refusing, &a10, 1), 0);
+    EQ(kho_finalize(), -EPERM);
+    EQ(kstate_session_save_state(alpha, &inner_state, &a20, 50), 0);
+    EQ(kstate_session_save_state(alpha, &inner_state, &a20, 50), -EEXIST);
+    EQ(kstate_session_close(refuse), 0);
+    EQ(kho_finalize(), 0);
+
+    /* finalized: sessions are frozen */
+    EQ(kstate_session_create("late", &s), -EBUSY);
+    EQ(kstate_session_save_state(beta, &inner_state, &b11, 11), -EBUSY);
+    EQ(kstate_session_close(beta), -EBUSY);
+    EQ(kho_abort(), 0);
+    EQ(kstate_session_save_state(beta, &inner_state, &b11, 11), 0); /* saved by the next finalize */
+    EQ(kho_finalize(), 0);
+    EQ(kho_exit(), 0);
+    EQ(kstate_session_save_state(alpha, &inner_state, &a20, 60), -EINVAL); /* the handle died with the generation */
+    stale_alpha = alpha;
+}
+
+/* The KHO boot after it: sessions are retrieved, restored in another order, and finished. */
+static void sessions_two(const char *region)
+{
+    struct kstate_session *s = NULL, *alpha = NULL, *beta = NULL, *shared = NULL, *scratch = NULL;
+    EQ(kho_init(region, 0), 0);
+    CHECK(is_kho_boot());
+
+    /* handles do not survive kho_exit, even into a boot that has the session again */
+    EQ(kstate_session_finish(stale_alpha), -EINVAL);
+    EQ(kstate_session_restore(stale_alpha, &inner_state, &s, 20), -EINVAL);
+
+    /* retrieve */
+    EQ(kstate_session_retrieve("nope", &s), -ENOENT);
+    EQ(kstate_session_retrieve("refuse", &s), -ENOENT);  /* closed before finalize: not saved */
+    EQ(kstate_session_retrieve("", &s), -EINVAL);
+    EQ(kstate_session_retrieve(name64, &s), -EINVAL);
+    EQ(kstate_session_retrieve(NULL, &s), -EINVAL);
+    EQ(kstate_session_retrieve("alpha", NULL), -EINVAL);
+    EQ(kstate_session_retrieve("alpha", &alpha), 0);
+    CHECK(alpha != NULL && alpha != stale_alpha);
+    EQ(kstate_session_retrieve("alpha", &s), -EBUSY);
+    CHECK(s == NULL);
+
+    /* a retrieved session is not saved into or closed */
+    static struct inner in20, other20;
+    EQ(kstate_session_save_state(alpha, &inner_state, &in20, 99), -EINVAL);
+    EQ(kstate_session_close(alpha), -EINVAL);
+
+    /* restore errors leave the item to restore */
+    static struct obj r10, r30, other30;
+    EQ(kstate_session_restore(alpha, &obj_v1, &r10, 99), -ENOENT);
+    EQ(kstate_session_restore(alpha, &obj_v1, NULL, 10), -EINVAL);
+    EQ(kstate_session_restore(alpha, NULL, &r10, 10), -EINVAL);
+    EQ(kstate_session_restore(alpha, &inner_state, &r10, 10), -EINVAL); /* saved with another description */
+    EQ(kstate_session_restore(alpha, &obj_min2, &r10, 10), -EPROTO);    /* a v1 record, min_version_id 2 */
+    EQ(r10.i, 0);
+
+    /* items in another order than saved: 30, 50, 20, then 10 */
+    EQ(kstate_session_restore(alpha, &obj_v1, &r30, 30), 0);            /* p is NULL: malloc'd */
+    check_obj(&r30, 300, 0x3030, 0x30);
+    EQ(kstate_session_restore(alpha, &obj_v1, &r30, 30), 0);            /* again into the same object: nothing */
+    EQ(kstate_session_restore(alpha, &obj_v1, &other30, 30), -EBUSY);
+    EQ(other30.i, 0);
+    EQ(kstate_session_restore(alpha, &inner_state, &other20, 50), 0);
+    EQ(other20.x, 61); EQ(other20.y, 62);
+    EQ(kstate_session_finish(alpha), -EBUSY);                           /* 10 and 20 are not restored */
+    EQ(kstate_session_restore(alpha, &inner_state, &in20, 20), 0);      /* finish refused: the session is intact */
+    EQ(in20.x, 61); EQ(in20.y, 62);
+    EQ(kstate_session_finish(alpha), -EBUSY);                           /* 10 is not restored */
+    unsigned long in_place = 0;
+    r10.p = &in_place;
+    EQ(kstate_session_restore(alpha, &obj_v1, &r10, 10), 0);
+    check_obj(&r10, 100, 0x1010, 0x10);
+    CHECK(r10.p == &in_place);                                          /* a non-NULL pointer is filled in place */
+    EQ(kstate_session_finish(alpha), 0);
+    EQ(kstate_session_finish(alpha), -EINVAL);                          /* the handle ended with it */
+    EQ(kstate_session_restore(alpha, &obj_v1, &r10, 10), -EINVAL);
+    EQ(kstate_session_retrieve("alpha", &s), -EBUSY);
+    free(r30.p);
+
+    /* the 63-byte name, and the item saved after kho_abort */
+    static struct inner b10, b11;
+    EQ(kstate_session_retrieve(name63, &beta), 0);
+    EQ(kstate_session_restore(beta, &inner_state, &b11, 11), 0);
+    EQ(kstate_session_restore(beta, &inner_state, &b10, 10), 0);
+    EQ(b10.x, 71); EQ(b10.y, 72); EQ(b11.x, 81); EQ(b11.y, 82);
+    EQ(kstate_session_finish(beta), 0);
+
+    /* an empty session finishes at once */
+    EQ(kstate_session_retrieve("scratch", &scratch), 0);
+    EQ(kstate_session_finish(scratch), 0);
+
+    /* a damaged item: its folio is already restored, so the session cannot finish */
+    static struct obj f1, f2;
+    EQ(kstate_session_retrieve("shared-folio", &shared), 0);
+    EQ(kstate_session_restore(shared, &obj_v1, &f1, 1), 0);
+    check_obj(&f1, 500, 0x1010, 0x50);
+    free(f1.p);
+    EQ(kstate_session_restore(shared, &obj_v1, &f2, 2), -EBADMSG);
+    EQ(kstate_session_finish(shared), -EBUSY);
+
+    EQ(kho_exit(), 0);                                                  /* no finalize: the next boot is cold */
+    EQ(kstate_session_finish(shared), -EINVAL);
+}
+
+static void sessions_three(const char *region)
+{
+    struct kstate_session *s = NULL;
+    EQ(kho_init(region, 0), 0);
+    CHECK(!is_kho_boot());
+    EQ(kstate_session_retrieve("alpha", &s), -ENOENT);
+    EQ(kho_exit(), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -282,6 +483,9 @@ int main(int argc, char **argv)
     }
     generation_one(argv[1]);
     generation_two(argv[1]);
+    sessions_one(argv[1]);
+    sessions_two(argv[1]);
+    sessions_three(argv[1]);
     printf("%d checks, %d failed\n", checks, failures);
     return failures;
 }

@@ -103,6 +103,26 @@ public class NativeAbiTests
     }
 
     [Test]
+    public void The_sessions_example_hands_two_sessions_to_the_next_process()
+    {
+        string exe = Build("examples/sessions.c");
+        using var region = new TestRegion("csessions");
+        var save = Run(exe, "save", region.Path);
+        Assert.That(save.ExitCode, Is.Zero, save.ToString());
+        var restore = Run(exe, "restore", region.Path);
+        Assert.That(restore.ExitCode, Is.Zero, restore.ToString());
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(restore.Stdout, Does.Contain("restored: conn 1 fd=7 port=8080 peer=10.0.0.1 bytes=1500"));
+            Assert.That(restore.Stdout, Does.Contain("restored: conn 2 fd=9 port=443 peer=10.0.0.2 bytes=90000"));
+            Assert.That(restore.Stdout, Does.Contain("restored: cache entries=3 folio contents ok"));
+        }
+        var cold = Run(exe, "restore", region.Path); // the sessions were consumed: a cold boot has none
+        Assert.That(cold.ExitCode, Is.EqualTo(1), cold.ToString());
+        Assert.That(cold.Stderr, Does.Contain("kstate_session_retrieve").And.Contain("ENOENT"));
+    }
+
+    [Test]
     public void The_versioning_example_restores_older_records_and_refuses_out_of_range_ones()
     {
         string exe = Build("examples/versioning.c");
