@@ -55,6 +55,7 @@ public sealed class KStateSessions
                 foreach (var item in s.Items)
                     foreach (var compat in item.Shared)
                         _sharedUsers[compat] = _sharedUsers.GetValueOrDefault(compat) + 1;
+        if (_incoming is { Sessions.Count: 0 }) streams.Set.DropIncoming(SessionDirectory.StreamName); // nothing left to retrieve
         streams.Steps.Add(new FinalizeStep(Save, Undo));
     }
 
@@ -313,6 +314,8 @@ public sealed class KStateSessions
             if (_retrieved.ContainsKey(name)) throw new KStateBusyException($"session '{name}' is already retrieved");
             var entry = _incoming?.Sessions.FirstOrDefault(s => s.Name == name)
                 ?? throw new KStateNotFoundException(!Kho.IsKhoBoot ? "no handover: this was a cold boot" : $"the handover has no session named '{name}'");
+            if (!_streams.Set.HasIncoming(entry.Stream))
+                throw new KStateCorruptException($"session '{name}' is listed with stream '{entry.Stream}', which the handover does not carry");
             var session = new RetrievedSession(this, entry, _streams.Set.Open(entry.Stream));
             _retrieved.Add(name, session);
             return session;
@@ -380,7 +383,7 @@ public sealed class KStateSessions
     private static string DefaultVersion()
     {
         var a = Assembly.GetEntryAssembly();
-        if (a is null) return "unknown";
+        if (a is null) return Path.GetFileName(Environment.ProcessPath) is { Length: > 0 } program ? program : "unknown"; // a C program using libkstate.so
         string v = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? a.GetName().Version?.ToString() ?? "0";
         return $"{a.GetName().Name} {v}";
     }

@@ -39,7 +39,7 @@ public sealed unsafe class RetrievedSession
     /// <summary>The items not retrieved (or restored) yet.</summary>
     public IReadOnlyList<ItemEntry> Unretrieved
     {
-        get { lock (_owner.Gate) return [.. _items.Where(i => !i.Done).Select(i => i.Entry)]; }
+        get { lock (_owner.Gate) return [.. _items.Where(i => !i.Done && !i.Discarded).Select(i => i.Entry)]; }
     }
 
     /// <summary>The schema of the described items, or null when there are none.</summary>
@@ -58,6 +58,7 @@ public sealed unsafe class RetrievedSession
         {
             var item = Find(token);
             if (item.Object is { } done) return done;
+            if (item.Discarded) throw new KStateInvalidException($"session '{Name}': item {token} was discarded");
             if (item.Entry.Kind != ItemKind.Handler)
                 throw new KStateInvalidException($"session '{Name}': item {token} is a '{item.Entry.Compatible}' object; restore it with its description");
             var handler = _owner.FindHandler(item.Entry.Compatible)
@@ -96,10 +97,28 @@ public sealed unsafe class RetrievedSession
                 throw new KStateInvalidException($"session '{Name}': item {token} was preserved by handler '{item.Entry.Compatible}'; retrieve it");
             if (item.Entry.Compatible != description.Name || item.Entry.RecordId != description.Id)
                 throw new KStateInvalidException($"session '{Name}': item {token} was saved as '{item.Entry.Compatible}', not '{description.Name}'");
+            if (item.Discarded) throw new KStateInvalidException($"session '{Name}': item {token} was discarded");
             if (item.RestoredInto == (nint)obj) return;
             if (item.RestoredInto != 0) throw new KStateBusyException($"session '{Name}': item {token} is already restored into another object");
             description.Restore(_reader, (byte*)obj, token, _owner.Kho, _owner.Allocator);
             item.RestoredInto = (nint)obj;
+        }
+    }
+
+    /// <summary>
+    /// Gives up an item that is not retrieved (its handler is unknown here, or its record is damaged), so that the
+    /// session can finish. Its memory is not restored: it stays with KHO's leak report (<see cref="Kho.ListUnrestored"/>).
+    /// </summary>
+    /// <exception cref="KStateNotFoundException">No item has that token.</exception>
+    /// <exception cref="KStateInvalidException">It is already retrieved, or the session is finished.</exception>
+    public void Discard(ulong token)
+    {
+        lock (_owner.Gate)
+        {
+            var item = Find(token);
+            if (item.Done) throw new KStateInvalidException($"session '{Name}': item {token} is retrieved; it is finished with the session");
+            item.Discarded = true;
+            _owner.ItemFinished(item.Entry); // it no longer holds its shared data
         }
     }
 
@@ -118,6 +137,7 @@ public sealed unsafe class RetrievedSession
             var notReady = new List<string>();
             foreach (var i in _items)
             {
+                if (i.Discarded) continue;
                 if (!i.Done) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') is not retrieved");
                 else if (i.Handler is { } h && !h.CanFinish(i.Context!)) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') cannot finish yet");
             }
@@ -125,6 +145,7 @@ public sealed unsafe class RetrievedSession
             for (int k = _items.Length - 1; k >= 0; k--)
             {
                 var i = _items[k];
+                if (i.Discarded) continue;
                 i.Handler?.Finish(i.Context!);
                 _owner.ItemFinished(i.Entry);
             }
@@ -151,6 +172,7 @@ public sealed unsafe class RetrievedSession
         public ItemContext? Context { get; set; }
         public object? Object { get; set; }
         public nint RestoredInto { get; set; }
+        public bool Discarded { get; set; }
         public bool Done => Object is not null || RestoredInto != 0;
     }
 }

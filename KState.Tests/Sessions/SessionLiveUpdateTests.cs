@@ -106,6 +106,13 @@ public unsafe class SessionLiveUpdateTests
 
             Assert.Throws<KStateBusyException>(vm2.Finish, "item 11 can never be retrieved here");
             Assert.That(sessions.Unretrieved.Single().HandlerKnown, Is.False);
+            Assert.Throws<KStateInvalidException>(() => vm2.Discard(9), "a retrieved item is not discarded");
+            vm2.Discard(11); // given up on purpose: its memory stays with KHO's leak report
+            Assert.That(sessions.Unretrieved, Is.Empty);
+            Assert.Throws<KStateInvalidException>(() => vm2.Retrieve(11));
+            counters.Log.Clear();
+            vm2.Finish();
+            Assert.That(counters.Log, Is.EqualTo(new[] { "finish 9", "pool finish" }), "vm-2 held the pool's last user");
             System.Runtime.InteropServices.NativeMemory.Free(a.PUlong.Value);
         }
     }
