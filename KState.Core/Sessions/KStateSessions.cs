@@ -150,15 +150,22 @@ public sealed class KStateSessions
         if (_finalized) throw new KStateBusyException("the handover is finalized (abort it to change sessions)");
     }
 
-    internal void Remove(Session session) => _outgoing.Remove(session);
-
     internal void Preserved(OutgoingItem item) => _order.Add(item);
 
-    internal void Unpreserve(OutgoingItem item)
+    internal void Unpreserve(OutgoingItem item, bool keepInOrder = false)
     {
         item.Handler?.Unpreserve(item.Context);
         Unbind(item.Shared);
-        _order.Remove(item);
+        if (!keepInOrder) _order.Remove(item);
+    }
+
+    internal void Remove(Session session) => _outgoing.Remove(session);
+
+    /// <summary>Drops from the preservation order the items <paramref name="session"/> no longer has.</summary>
+    internal void SyncOrder(Session session)
+    {
+        var keep = session.Items.ToHashSet();
+        _order.RemoveAll(i => i.Session == session && !keep.Contains(i));
     }
 
     internal void Bind(SharedDataHandler[] shared)

@@ -12,7 +12,8 @@ public sealed unsafe class RetrievedSession
 {
     private readonly KStateSessions _owner;
     private readonly RecordReader _reader;
-    private readonly IncomingItem[] _items;
+    private readonly IncomingItem[] _items; // in preservation order
+    private readonly Dictionary<ulong, IncomingItem> _byToken;
 
     internal RetrievedSession(KStateSessions owner, SessionEntry entry, RecordReader reader)
     {
@@ -20,6 +21,7 @@ public sealed unsafe class RetrievedSession
         _reader = reader;
         Entry = entry;
         _items = [.. entry.Items.Select(e => new IncomingItem(e))];
+        _byToken = _items.ToDictionary(i => i.Entry.Token); // tokens are unique: the directory reader checked
         foreach (var item in entry.Items)
             if (!reader.TryFind(item.RecordId, item.Token, out _))
                 throw new KStateCorruptException($"session '{entry.Name}': item {item.Token} ('{item.Compatible}') is listed but its record is missing");
@@ -157,9 +159,7 @@ public sealed unsafe class RetrievedSession
     private IncomingItem Find(ulong token)
     {
         if (IsFinished) throw new KStateInvalidException($"session '{Name}' is finished");
-        foreach (var i in _items)
-            if (i.Entry.Token == token) return i;
-        throw new KStateNotFoundException($"session '{Name}' has no item {token}");
+        return _byToken.TryGetValue(token, out var item) ? item : throw new KStateNotFoundException($"session '{Name}' has no item {token}");
     }
 
     /// <inheritdoc/>

@@ -10,7 +10,8 @@ namespace KState.Core.Sessions;
 public sealed unsafe class Session
 {
     private readonly KStateSessions _owner;
-    private readonly List<OutgoingItem> _items = [];
+    private readonly List<OutgoingItem> _items = [];                // in preservation order
+    private readonly Dictionary<ulong, OutgoingItem> _byToken = [];
 
     internal Session(KStateSessions owner, string name, ulong ordinal)
     {
@@ -114,10 +115,10 @@ public sealed unsafe class Session
         lock (_owner.Gate)
         {
             _owner.CheckNotFinalized();
-            int i = _items.FindIndex(x => x.Token == token);
-            if (i < 0) throw new KStateNotFoundException($"session '{Name}' has no item {token}");
-            _owner.Unpreserve(_items[i]);
-            _items.RemoveAt(i);
+            if (!_byToken.TryGetValue(token, out var item)) throw new KStateNotFoundException($"session '{Name}' has no item {token}");
+            _owner.Unpreserve(item);
+            _byToken.Remove(token);
+            _items.Remove(item);
         }
     }
 
@@ -129,13 +130,21 @@ public sealed unsafe class Session
         {
             if (IsClosed) return;
             _owner.CheckNotFinalized();
-            for (int i = _items.Count - 1; i >= 0; i--)
+            try
             {
-                _owner.Unpreserve(_items[i]);
-                _items.RemoveAt(i);
+                for (int i = _items.Count - 1; i >= 0; i--)
+                {
+                    _owner.Unpreserve(_items[i], keepInOrder: true);
+                    _byToken.Remove(_items[i].Token);
+                    _items.RemoveAt(i);
+                }
+                _owner.Remove(this);
+                IsClosed = true;
             }
-            _owner.Remove(this);
-            IsClosed = true;
+            finally
+            {
+                _owner.SyncOrder(this); // one pass over the order, even when a handler failed half-way
+            }
         }
     }
 
@@ -143,13 +152,13 @@ public sealed unsafe class Session
     {
         if (IsClosed) throw new KStateInvalidException($"session '{Name}' is closed");
         _owner.CheckNotFinalized();
-        foreach (var i in _items)
-            if (i.Token == token) throw new KStateExistsException($"session '{Name}' already has an item {token}");
+        if (_byToken.ContainsKey(token)) throw new KStateExistsException($"session '{Name}' already has an item {token}");
     }
 
     private void Add(OutgoingItem item)
     {
         _items.Add(item);
+        _byToken.Add(item.Token, item);
         _owner.Preserved(item);
     }
 
