@@ -3,6 +3,8 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
 
 namespace KState.Bench;
 
@@ -59,4 +61,44 @@ public class KhoColdBenchConfig : ManualConfig
             .WithId("ColdStart"));
         AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
     }
+}
+
+/// <summary>The KHO job for benchmarks of many items at once: a Per item column shows each row's mean divided by
+/// the item count.</summary>
+public class SessionItemsBenchConfig : KhoBenchConfig
+{
+    public SessionItemsBenchConfig() : base(Iterations)
+    {
+        AddColumn(new PerItemColumn(DescribedItemsSessionBenchmarks.Items));
+    }
+}
+
+/// <summary>Mean divided by a fixed number of items, for rows that each handle that many.</summary>
+public sealed class PerItemColumn(int items) : IColumn
+{
+    public string Id => $"{nameof(PerItemColumn)}.{items}";
+    public string ColumnName => "Per item";
+    public bool AlwaysShow => true;
+    public ColumnCategory Category => ColumnCategory.Custom;
+    public int PriorityInCategory => 0;
+    public bool IsNumeric => true;
+    public UnitType UnitType => UnitType.Dimensionless;
+    public string Legend => $"Mean divided by the {items:N0} items each invocation handles";
+
+    public bool IsAvailable(Summary summary) => true;
+
+    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+    {
+        if (summary[benchmarkCase]?.ResultStatistics is not { } stats) return "NA";
+        double ns = stats.Mean / items;
+        return ns < 1000
+            ? ns.ToString("N2", style.CultureInfo) + " ns"
+            : (ns / 1000).ToString("N3", style.CultureInfo) + " μs";
+    }
+
+    public override string ToString() => ColumnName;
 }
