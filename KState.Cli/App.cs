@@ -50,7 +50,7 @@ public static class App
         var inspectJson = new Option<bool>("--json") { Description = "Print one JSON object" };
         var fdt = new Option<bool>("--fdt") { Description = "Write the raw root FDT to standard output (dtc -I dtb reads it)" };
         var schema = new Option<bool>("--schema") { Description = "Write the schema the KSTATE stream carries to standard output (a schema file for compat)" };
-        var inspect = new Command("inspect", "Show the commit slots, root tree, subtrees, preserved memory, scratch and KSTATE records of a region") { region, inspectJson, fdt, schema };
+        var inspect = new Command("inspect", "Show the commit slots, root tree, subtrees, preserved memory, scratch, KSTATE records and sessions of a region") { region, inspectJson, fdt, schema };
         inspect.SetAction(r => Inspect.Run(r.GetValue(region)!, r.GetValue(inspectJson), r.GetValue(fdt), r.GetValue(schema), stdout, stderr));
         root.Subcommands.Add(inspect);
 

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text.Json;
 using KState.Core.Schema;
+using KState.Core.Sessions;
 using Spectre.Console;
 
 namespace KState.Cli;
@@ -36,8 +38,12 @@ internal static class Inspect
         }
         if (json) WriteJson(path, region, report, streamProblem, stdout);
         else WriteText(path, region, report, streamProblem, stdout);
-        return region.Problem is null && streamProblem is null ? App.Ok : App.Invalid;
+        return Problem(region, report, streamProblem) is null ? App.Ok : App.Invalid;
     }
+
+    /// <summary>The first thing wrong with the region, its streams or its sessions, or null.</summary>
+    private static string? Problem(KhoInspector region, RegionReport? report, string? streamProblem) =>
+        region.Problem?.Message ?? streamProblem ?? report?.SessionProblems.FirstOrDefault();
 
     private static int Fail(TextWriter stderr, string message)
     {
@@ -76,7 +82,38 @@ internal static class Inspect
                 records.AddRow(Markup.Escape(r.StateName ?? $"0x{r.StateId:x16}"), r.InstanceId.ToString(), r.Version.ToString(), r.Bytes.ToString(), Markup.Escape(Fields(r.Fields)));
             console.Write(records);
         }
+        if (report is not null) WriteSessions(console, report);
     }
+
+    private static void WriteSessions(IAnsiConsole console, RegionReport report)
+    {
+        if (report.LiveUpdate is { } u)
+            console.WriteLine($"live update: count {u.Count}, saved by version \"{u.Version}\", finalized at {Time(u.FinalizedAt)}");
+        foreach (var s in report.Sessions)
+        {
+            console.WriteLine($"session \"{s.Name}\" (stream \"{s.Stream}\"): {s.Items.Count} items");
+            if (s.Items.Count == 0) continue;
+            var items = new Table().AddColumns("token", "kind", "compatible", "version", "bytes", "shared", "fields");
+            foreach (var i in s.Items)
+                items.AddRow(i.Token.ToString(CultureInfo.InvariantCulture), Kind(i.Kind), Markup.Escape(i.Compatible),
+                    i.Version?.ToString(CultureInfo.InvariantCulture) ?? "-", i.Bytes?.ToString(CultureInfo.InvariantCulture) ?? "missing",
+                    Markup.Escape(string.Join(", ", i.Shared)), Markup.Escape(Fields(i.Fields)));
+            console.Write(items);
+        }
+        if (report.SharedData.Count > 0)
+        {
+            var shared = new Table().AddColumns("shared data", "instance", "users", "bytes");
+            foreach (var d in report.SharedData)
+                shared.AddRow(Markup.Escape(d.Compatible), d.Instance.ToString(CultureInfo.InvariantCulture), d.Users.ToString(CultureInfo.InvariantCulture),
+                    d.Bytes?.ToString(CultureInfo.InvariantCulture) ?? "missing");
+            console.Write(shared);
+        }
+        foreach (var p in report.SessionProblems) console.WriteLine($"sessions: invalid: {p}");
+    }
+
+    private static string Kind(ItemKind kind) => kind.ToString().ToLowerInvariant();
+
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff 'UTC'", CultureInfo.InvariantCulture);
 
     private static string Fields(IReadOnlyList<DecodedField> fields) =>
         string.Join("; ", fields.Select(f => f.Children.Count == 0 ? $"{f.Name} = {f.Value}" : $"{f.Name} = {f.Value} {{ {Fields(f.Children)} }}"));
@@ -90,8 +127,9 @@ internal static class Inspect
             w.WriteString("region", path);
             w.WriteNumber("size", region.RegionSize);
             w.WriteString("status", region.Status);
-            w.WriteBoolean("valid", region.Problem is null && streamProblem is null);
-            if (region.Problem is not null || streamProblem is not null) w.WriteString("problem", region.Problem?.Message ?? streamProblem);
+            string? problem = Problem(region, report, streamProblem);
+            w.WriteBoolean("valid", problem is null);
+            if (problem is not null) w.WriteString("problem", problem);
             w.WriteNumber("generation", region.Generation);
             w.WriteStartObject("scratch");
             w.WriteNumber("phys", region.Scratch.Phys);
@@ -153,9 +191,62 @@ internal static class Inspect
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            WriteSessionsJson(w, report);
             w.WriteEndObject();
         }
         stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    private static void WriteSessionsJson(Utf8JsonWriter w, RegionReport? report)
+    {
+        if (report?.LiveUpdate is { } u)
+        {
+            w.WriteStartObject("live_update");
+            w.WriteNumber("count", u.Count);
+            w.WriteString("version", u.Version);
+            w.WriteString("finalized_at", u.FinalizedAt.UtcDateTime); // ISO 8601, "Z"
+            w.WriteEndObject();
+        }
+        w.WriteStartArray("sessions");
+        foreach (var s in report?.Sessions ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("name", s.Name);
+            w.WriteString("stream", s.Stream);
+            w.WriteStartArray("items");
+            foreach (var i in s.Items)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("token", i.Token);
+                w.WriteString("kind", Kind(i.Kind));
+                w.WriteString("compatible", i.Compatible);
+                w.WriteNumber("record_id", i.RecordId);
+                if (i.Version is { } version) w.WriteNumber("version", version);
+                if (i.Bytes is { } bytes) w.WriteNumber("bytes", bytes);
+                w.WriteStartArray("shared");
+                foreach (var compat in i.Shared) w.WriteStringValue(compat);
+                w.WriteEndArray();
+                if (i.Kind == ItemKind.Description) WriteFields(w, "fields", i.Fields);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("shared_data");
+        foreach (var d in report?.SharedData ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("compatible", d.Compatible);
+            w.WriteNumber("instance", d.Instance);
+            w.WriteNumber("users", d.Users);
+            if (d.Bytes is { } bytes) w.WriteNumber("bytes", bytes);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("session_problems");
+        foreach (var p in report?.SessionProblems ?? []) w.WriteStringValue(p);
+        w.WriteEndArray();
     }
 
     private static void WriteFields(Utf8JsonWriter w, string name, IReadOnlyList<DecodedField> fields)

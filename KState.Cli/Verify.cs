@@ -2,7 +2,7 @@ using KState.Core.Schema;
 
 namespace KState.Cli;
 
-/// <summary><c>kstate verify REGION</c>: the commit, the root tree, the map, every stream, record, blob and the schema.</summary>
+/// <summary><c>kstate verify REGION</c>: the commit, the root tree, the map, every stream, record, blob, the schema and the sessions.</summary>
 internal static class Verify
 {
     public static int Run(string path, TextWriter stdout, TextWriter stderr)
@@ -22,9 +22,15 @@ internal static class Verify
             try
             {
                 var report = RegionReport.Read(region);
+                if (report.SessionProblems.Count > 0)
+                {
+                    foreach (var p in report.SessionProblems) stderr.WriteLine($"kstate: {path}: invalid: {p}");
+                    return App.Invalid;
+                }
                 int records = report.Streams.Sum(s => s.Records);
+                string sessions = report.LiveUpdate is { } u ? $", {report.Sessions.Count} sessions (live update {u.Count})" : "";
                 stdout.WriteLine(region.HasHandover
-                    ? $"{path}: valid: {region.Status}; {region.PreservedBlocks.Count} preserved blocks, {report.Streams.Count} KSTATE streams, {records} records"
+                    ? $"{path}: valid: {region.Status}; {region.PreservedBlocks.Count} preserved blocks, {report.Streams.Count} KSTATE streams, {records} records{sessions}"
                     : $"{path}: valid: {region.Status}");
                 return App.Ok;
             }

@@ -10,10 +10,11 @@ public sealed record StreamReport(string Name, int Segments, int Records, ulong 
 
 /// <summary>
 /// Everything KSTATE can say about a region without the program that wrote it: its streams, every record checked
-/// against its checksum and decoded with the schema the stream carries. <see cref="Read"/> is also the verifier:
-/// it throws at the first thing that is wrong.
+/// against its checksum and decoded with the schema the stream carries, and its sessions. <see cref="Read"/> is also
+/// the verifier: it throws at the first damaged stream; what is wrong in the sessions is listed in
+/// <see cref="SessionProblems"/>, so the rest can still be shown.
 /// </summary>
-public sealed class RegionReport
+public sealed partial class RegionReport
 {
     private RegionReport(IReadOnlyList<StreamReport> streams, KStateSchema? schema)
     {
@@ -24,11 +25,11 @@ public sealed class RegionReport
     /// <summary>The KSTATE streams of the handover (none without one).</summary>
     public IReadOnlyList<StreamReport> Streams { get; }
 
-    /// <summary>The schema of the "main" stream, when it carries one.</summary>
+    /// <summary>The schema the streams carry (every stream's descriptions, merged), when there is one.</summary>
     public KStateSchema? Schema { get; }
 
-    /// <summary>Reads and checks every stream of an inspected region.</summary>
-    /// <exception cref="KStateCorruptException">The handover, a stream, a record, a blob or the schema is damaged.</exception>
+    /// <summary>Reads and checks every stream of an inspected region, then its sessions (see <see cref="SessionProblems"/>).</summary>
+    /// <exception cref="KStateCorruptException">The handover, a stream, a record, a blob or a schema is damaged.</exception>
     /// <exception cref="KStateVersionException">The stream format version is unknown.</exception>
     public static RegionReport Read(KhoInspector region)
     {
@@ -36,7 +37,8 @@ public sealed class RegionReport
         if (!region.TryGetSubtree(KStateStreams.SubtreeName, out var root)) return new RegionReport([], null);
         var set = new StreamSet(new InspectorSegmentMemory(region));
         set.LoadIncoming(root);
-        KStateSchema? schema = null;
+        var merged = KStateSchema.Of([]);
+        var own = new Dictionary<string, KStateSchema>(StringComparer.Ordinal); // each stream's own schema
         var readers = new List<RecordReader>();
         foreach (var name in set.IncomingStreams.Order(StringComparer.Ordinal))
         {
@@ -45,14 +47,15 @@ public sealed class RegionReport
             readers.Add(r);
             if (r.TryGetSchema(out var rec))
             {
-                var s = KStateSchema.Read(rec);
-                schema = schema is null ? s : schema.Merge(s);
+                own[name] = KStateSchema.Read(rec);
+                merged.Merge(own[name]);
             }
         }
-        schema ??= KStateSchema.Of([]);
         var streams = new List<StreamReport>();
         foreach (var r in readers)
         {
+            // A stream's records are decoded with its own schema (sessions each carry one), else with everyone's.
+            var schema = own.GetValueOrDefault(r.Name) ?? merged;
             var live = new List<RecordReport>();
             foreach (var rec in r)
             {
@@ -63,6 +66,8 @@ public sealed class RegionReport
             }
             streams.Add(new StreamReport(r.Name, r.SegmentCount, r.RecordCount, r.Bytes, live));
         }
-        return new RegionReport(streams, schema.Descriptions.Count == 0 ? null : schema);
+        var report = new RegionReport(streams, merged.Descriptions.Count == 0 ? null : merged);
+        report.ReadSessions(set, own);
+        return report;
     }
 }

@@ -1,6 +1,11 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using CsCheck;
 using KState.Cli;
+using KState.Core.Descriptions;
+using KState.Core.Records;
+using KState.Core.Sessions;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
 
@@ -188,6 +193,231 @@ public class CliTests
         }
     }
 
+    /// <summary>A region whose generation saved two sessions ("net": a memfd buffer and a tally bound to shared
+    /// data; "cache": a described counter) and finalized: live update 1.</summary>
+    private static unsafe TestRegion SessionsRegion()
+    {
+        var region = new TestRegion("cli-sessions");
+        try
+        {
+            using var kho = region.Boot();
+            using var streams = new KStateStreams(kho);
+            var sessions = new KStateSessions(streams) { Version = "cli-test 1.0" };
+            sessions.RegisterHandler(new MemfdHandler());
+            sessions.RegisterHandler(new TallyHandler());
+            var net = sessions.Create("net");
+            var ring = MemfdBuffer.Create(kho, "rx-ring", 10_000);
+            ring.Write(0, "hello"u8);
+            net.Preserve(1, ring);
+            net.Preserve(2, new Tally(5));
+            var cache = sessions.Create("cache");
+            var counter = new CliCounter { Hits = 1234, Port = 8080 }; // a local: it stays put until finalize reads it
+            cache.SaveState(CounterDescription, &counter, 7);
+            kho.FinalizeHandover();
+            return region;
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A region whose "sessions" stream is written by hand (checksums sound, contents as <paramref name="write"/> says).</summary>
+    private static TestRegion HandWrittenSessionsRegion(Action<StreamSet> write)
+    {
+        var region = new TestRegion("cli-sessions");
+        try
+        {
+            using var kho = region.Boot();
+            using var streams = new KStateStreams(kho);
+            write(streams.Set);
+            kho.FinalizeHandover();
+            return region;
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+    }
+
+    [Test]
+    public void Inspect_shows_sessions_items_shared_data_and_the_live_update()
+    {
+        using var region = SessionsRegion();
+        var (code, output, err) = Kstate("inspect", region.Path);
+        Assert.That(code, Is.EqualTo(App.Ok), err);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(output, Does.Contain("live update: count 1, saved by version \"cli-test 1.0\", finalized at "));
+            Assert.That(output, Does.Contain("session \"net\" (stream \"session-1\"): 2 items"));
+            Assert.That(output, Does.Contain("session \"cache\" (stream \"session-2\"): 1 items"));
+            Assert.That(output, Does.Contain(MemfdHandler.CompatibleString));
+            Assert.That(output, Does.Contain("cli-test/tally-v1"));
+            Assert.That(output, Does.Contain("cli-test/counter"));
+            Assert.That(output, Does.Contain("Hits = 1234"));
+            Assert.That(output, Does.Contain("Port = 8080"));
+            Assert.That(output, Does.Contain("cli-test/tally-total-v1"));
+            Assert.That(output, Does.Not.Contain("invalid"));
+        }
+        var verify = Kstate("verify", region.Path);
+        Assert.That(verify.Code, Is.EqualTo(App.Ok), verify.Err);
+        Assert.That(verify.Out, Does.Contain("2 sessions (live update 1)"));
+    }
+
+    [Test]
+    public void Inspect_json_lists_sessions_items_and_shared_data()
+    {
+        using var region = SessionsRegion();
+        var (code, output, err) = Kstate("inspect", "--json", region.Path);
+        Assert.That(code, Is.EqualTo(App.Ok), err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        var update = root.GetProperty("live_update");
+        var sessions = root.GetProperty("sessions").EnumerateArray().ToList();
+        var net = sessions.Single(s => s.GetProperty("name").GetString() == "net").GetProperty("items").EnumerateArray().ToList();
+        var cache = sessions.Single(s => s.GetProperty("name").GetString() == "cache").GetProperty("items").EnumerateArray().Single();
+        var shared = root.GetProperty("shared_data").EnumerateArray().Single();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(root.GetProperty("valid").GetBoolean(), Is.True);
+            Assert.That(update.GetProperty("count").GetUInt64(), Is.EqualTo(1));
+            Assert.That(update.GetProperty("version").GetString(), Is.EqualTo("cli-test 1.0"));
+            Assert.That(update.GetProperty("finalized_at").GetDateTimeOffset(), Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
+            Assert.That(sessions.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(new[] { "net", "cache" }));
+            Assert.That(net.Select(i => i.GetProperty("token").GetUInt64()), Is.EqualTo(new ulong[] { 1, 2 }));
+            Assert.That(net.Select(i => i.GetProperty("compatible").GetString()), Is.EqualTo(new[] { MemfdHandler.CompatibleString, "cli-test/tally-v1" }));
+            Assert.That(net.Select(i => i.GetProperty("kind").GetString()), Is.All.EqualTo("handler"));
+            Assert.That(net.Select(i => i.GetProperty("bytes").GetInt32()), Is.All.Positive);
+            Assert.That(net[1].GetProperty("shared").EnumerateArray().Select(c => c.GetString()), Is.EqualTo(new[] { "cli-test/tally-total-v1" }));
+            Assert.That(cache.GetProperty("token").GetUInt64(), Is.EqualTo(7));
+            Assert.That(cache.GetProperty("kind").GetString(), Is.EqualTo("description"));
+            Assert.That(cache.GetProperty("compatible").GetString(), Is.EqualTo("cli-test/counter"));
+            Assert.That(cache.GetProperty("fields").GetProperty("Hits").GetString(), Does.StartWith("1234"));
+            Assert.That(cache.GetProperty("fields").GetProperty("Port").GetString(), Does.StartWith("8080"));
+            Assert.That(shared.GetProperty("compatible").GetString(), Is.EqualTo("cli-test/tally-total-v1"));
+            Assert.That(shared.GetProperty("users").GetUInt32(), Is.EqualTo(1));
+            Assert.That(shared.GetProperty("bytes").GetInt32(), Is.Positive);
+            Assert.That(root.GetProperty("session_problems").GetArrayLength(), Is.Zero);
+        }
+    }
+
+    [Test]
+    public void Inspect_reports_a_self_contradicting_session_directory_and_still_shows_the_streams()
+    {
+        // An item bound to shared data the directory does not save: every checksum is sound, the directory is not.
+        using var region = HandWrittenSessionsRegion(set =>
+        {
+            var dir = set.Create(SessionDirectory.StreamName);
+            SessionDirectory.WriteGlobal(dir, new LiveUpdateInfo(1, "cli-test 1.0", DateTimeOffset.UtcNow));
+            SessionDirectory.WriteSession(dir, 1, new SessionEntry("net", "session-1",
+                [new ItemEntry(9, ItemKind.Handler, "cli-test/tally-v1", 1, ["cli-test/missing-v1"])]));
+        });
+        var (code, output, _) = Kstate("inspect", region.Path);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(code, Is.EqualTo(App.Invalid));
+            Assert.That(output, Does.Contain("sessions: invalid: session directory: ").And.Contain("cli-test/missing-v1"));
+            Assert.That(output, Does.Contain("KSTATE stream \"sessions\""), "the streams are still shown");
+        }
+        var json = Kstate("inspect", "--json", region.Path);
+        Assert.That(json.Code, Is.EqualTo(App.Invalid));
+        using var doc = JsonDocument.Parse(json.Out);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(doc.RootElement.GetProperty("valid").GetBoolean(), Is.False);
+            Assert.That(doc.RootElement.GetProperty("problem").GetString(), Does.Contain("cli-test/missing-v1"));
+            Assert.That(doc.RootElement.GetProperty("session_problems").GetArrayLength(), Is.EqualTo(1));
+            Assert.That(doc.RootElement.GetProperty("sessions").GetArrayLength(), Is.Zero);
+        }
+        var verify = Kstate("verify", region.Path);
+        Assert.That(verify.Code, Is.EqualTo(App.Invalid));
+        Assert.That(verify.Err, Does.Contain("invalid").And.Contain("cli-test/missing-v1"));
+    }
+
+    [Test]
+    public void Inspect_reports_session_items_whose_records_are_missing()
+    {
+        using var region = HandWrittenSessionsRegion(set =>
+        {
+            var dir = set.Create(SessionDirectory.StreamName);
+            SessionDirectory.WriteGlobal(dir, new LiveUpdateInfo(3, "cli-test 1.0", DateTimeOffset.UtcNow));
+            ulong memfd = Core.Ids.KStateId.FromName(MemfdHandler.CompatibleString);
+            SessionDirectory.WriteSession(dir, 1, new SessionEntry("net", "session-1", [new ItemEntry(9, ItemKind.Handler, MemfdHandler.CompatibleString, memfd, [])]));
+            SessionDirectory.WriteSession(dir, 2, new SessionEntry("gone", "session-2", [new ItemEntry(4, ItemKind.Handler, MemfdHandler.CompatibleString, memfd, [])]));
+            set.Create("session-1"); // empty: item 9's record is missing; session-2 is not there at all
+        });
+        var (code, output, _) = Kstate("inspect", region.Path);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(code, Is.EqualTo(App.Invalid));
+            Assert.That(output, Does.Contain("live update: count 3"));
+            Assert.That(output, Does.Contain("session \"net\"").And.Contain("session \"gone\""), "the sessions are still listed");
+            Assert.That(output, Does.Contain("sessions: invalid: session 'net': item 9 ('kstate-memfd-v1') is listed but its record is missing"));
+            Assert.That(output, Does.Contain("sessions: invalid: session 'gone': its stream 'session-2' is missing"));
+        }
+    }
+
+    [Test]
+    public void Inspect_reports_a_damaged_sessions_stream_without_crashing()
+    {
+        using var region = SessionsRegion();
+        Damage(region.Path, FindSegment(region.Path, SessionDirectory.StreamName) + 64 + 20);
+        var (code, output, err) = Kstate("inspect", region.Path);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(code, Is.EqualTo(App.Invalid), err);
+            Assert.That(output, Does.Contain("KSTATE: invalid: ").And.Contain("checksum"));
+            Assert.That(err, Is.Empty, "reported in the output, not as a failure of the tool");
+        }
+        var json = Kstate("inspect", "--json", region.Path);
+        Assert.That(json.Code, Is.EqualTo(App.Invalid));
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.That(doc.RootElement.GetProperty("valid").GetBoolean(), Is.False);
+        Assert.That(doc.RootElement.GetProperty("problem").GetString(), Does.Contain("checksum"));
+    }
+
+    [Test]
+    public void Inspect_never_crashes_on_a_mangled_session_directory()
+    {
+        // The records are mangled before they are written, so their checksums hold and the directory parser sees
+        // every mutation: inspect reports it (exit 1) or finds it harmless (exit 0), and never fails as a tool.
+        byte[] global = DirectoryPayload(w => SessionDirectory.WriteGlobal(w, new LiveUpdateInfo(2, "cli-test 1.0", DateTimeOffset.UtcNow)));
+        byte[] session = DirectoryPayload(w => SessionDirectory.WriteSession(w, 1, new SessionEntry("net", "session-1",
+            [new ItemEntry(1, ItemKind.Handler, "cli-test/tally-v1", 7, ["cli-test/tally-total-v1"]), new ItemEntry(2, ItemKind.Description, "cli-test/counter", 8, [])])));
+        using var region = new TestRegion("cli-sessions");
+        Gen.Select(Gen.Int[0, global.Length + session.Length - 1], Gen.Byte[1, 255]).Array[1, 4].Sample(flips =>
+        {
+            byte[] both = [.. global, .. session];
+            foreach (var (at, x) in flips) both[at] ^= x;
+            Kho.RemoveRegion(region.Path);
+            using (var kho = region.Boot())
+            using (var streams = new KStateStreams(kho))
+            {
+                var dir = streams.Set.Create(SessionDirectory.StreamName);
+                dir.WriteRecord(SessionDirectory.GlobalId, 0, 1, both.AsSpan(0, global.Length));
+                dir.WriteRecord(SessionDirectory.SessionId, 1, 1, both.AsSpan(global.Length));
+                kho.FinalizeHandover();
+            }
+            var (code, output, err) = Kstate("inspect", region.Path);
+            Assert.That(code, Is.EqualTo(App.Ok).Or.EqualTo(App.Invalid), err);
+            Assert.That(err, Is.Empty);
+            Assert.That(output, Does.Contain("KSTATE stream \"sessions\""), "the streams are still shown");
+        }, iter: 100, threads: 1); // one region path: one case at a time
+    }
+
+    /// <summary>The payload of the one record <paramref name="write"/> puts in a scratch stream.</summary>
+    private static byte[] DirectoryPayload(Action<RecordWriter> write)
+    {
+        using var mem = new BufferSegmentMemory(1 << 16);
+        var w = new RecordWriter(mem, SessionDirectory.StreamName);
+        write(w);
+        w.Complete();
+        foreach (var rec in RecordReader.Open(mem, BufferSegmentMemory.PhysBase, SessionDirectory.StreamName)) return rec.Payload.ToArray();
+        throw new AssertionException("no record written");
+    }
+
     [Test]
     public void Help_lists_every_command()
     {
@@ -214,13 +444,19 @@ public class CliTests
             Assert.That(r.GetProperty(k).GetDouble(), Is.GreaterThan(0), k);
     }
 
-    /// <summary>Region offset of the first KSTATE stream segment (the "kstate" subtree names it).</summary>
-    private static long FindSegment(string path)
+    /// <summary>Region offset of the first segment of a KSTATE stream (the first listed when no name is given),
+    /// as the root blob in the "kstate" subtree names it.</summary>
+    private static long FindSegment(string path, string? stream = null)
     {
         using var inspector = KhoInspector.Open(path);
         Assert.That(inspector.TryGetSubtree("kstate", out var root), Is.True);
-        ulong phys = BitConverter.ToUInt64(root[(24 + 64)..]);
-        return (long)(phys - Kho.PhysBase);
+        for (int at = Format.RootHeaderBytes; at < root.Length; at += Format.RootEntryBytes)
+        {
+            string name = System.Text.Encoding.UTF8.GetString(root.Slice(at, 64)).TrimEnd('\0');
+            if (stream is null || name == stream) return (long)(BitConverter.ToUInt64(root[(at + 64)..]) - Kho.PhysBase);
+        }
+        Assert.Fail($"no stream named '{stream}'");
+        return 0;
     }
 
     private static void Damage(string path, long offset)
@@ -230,5 +466,48 @@ public class CliTests
         int b = f.ReadByte();
         f.Position = offset;
         f.WriteByte((byte)(b ^ 0x10));
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CliCounter
+    {
+        public long Hits;
+        public int Port;
+    }
+
+    private static readonly KStateDescription CounterDescription = KStateDescriptionBuilder<CliCounter>.Create("cli-test/counter", 1, 1)
+        .Base((ref CliCounter c) => ref c.Hits)
+        .Base((ref CliCounter c) => ref c.Port)
+        .Build();
+
+    private sealed record Tally(ulong Value);
+
+    /// <summary>A tiny item handler whose items are bound to shared data, so inspection has some to show.</summary>
+    private sealed class TallyHandler() : ItemHandler("cli-test/tally-v1")
+    {
+        private readonly TallyTotal _total = new();
+
+        public override IReadOnlyList<SharedDataHandler> SharedData => [_total];
+
+        public override bool CanPreserve(object item) => item is Tally;
+
+        public override void Preserve(ItemContext context) { }
+
+        public override void Unpreserve(ItemContext context) { }
+
+        public override void Freeze(ItemContext context, RecordWriter state) => state.PutUInt64(((Tally)context.Item!).Value);
+
+        public override object Retrieve(ItemContext context, RecordCursor state, uint version) => new Tally(state.ReadUInt64());
+    }
+
+    private sealed class TallyTotal() : SharedDataHandler("cli-test/tally-total-v1")
+    {
+        public override object Preserve(Kho kho) => new Tally(0);
+
+        public override void Unpreserve(Kho kho, object data) { }
+
+        public override void Freeze(Kho kho, object data, RecordWriter state) => state.PutUInt64(42);
+
+        public override object Retrieve(Kho kho, RecordCursor state, uint version) => new Tally(state.ReadUInt64());
     }
 }
