@@ -51,6 +51,9 @@ public abstract class ItemHandler
     /// <summary>The session finishes: the item is the new generation's own from now on.</summary>
     public virtual void Finish(ItemContext context) { }
 
+    /// <summary>The version written in its records and handed to <c>Retrieve</c> (1 unless the handler says otherwise).</summary>
+    public virtual uint Version => 1;
+
     /// <inheritdoc/>
     public override string ToString() => Compatible;
 }

@@ -96,6 +96,8 @@ public sealed class KStateSessions
                 if (ReferenceEquals(known, handler)) return;
                 throw new KStateExistsException($"a handler is already registered as '{handler.Compatible}'");
             }
+            if (handler.SharedData.Count > byte.MaxValue)
+                throw new KStateInvalidException($"handler '{handler.Compatible}' binds {handler.SharedData.Count} shared data; at most {byte.MaxValue}");
             foreach (var s in handler.SharedData)
                 if (_sharedHandlers.TryGetValue(s.Compatible, out var k) && !ReferenceEquals(k, s))
                     throw new KStateExistsException($"other shared data is already registered as '{s.Compatible}'");
@@ -233,7 +235,7 @@ public sealed class KStateSessions
                         w.DefineName(d.Id, d.Name);
                         continue;
                     }
-                    w.BeginRecord(item.RecordId, item.Token, 1);
+                    w.BeginRecord(item.RecordId, item.Token, item.Handler!.Version);
                     try
                     {
                         item.Handler!.Freeze(item.Context, w);
@@ -256,7 +258,7 @@ public sealed class KStateSessions
                 ulong instance = 1;
                 foreach (var s in _outgoingShared)
                 {
-                    SessionDirectory.BeginShared(dir, instance++, s.Handler.Compatible, s.Users);
+                    SessionDirectory.BeginShared(dir, instance++, s.Handler.Compatible, s.Handler.Version, s.Users);
                     try
                     {
                         s.Handler.Freeze(Kho, s.Data, dir);

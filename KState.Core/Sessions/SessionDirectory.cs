@@ -55,6 +55,7 @@ public sealed class SessionDirectory
     internal static readonly ulong SessionId = KStateId.FromName("kstate-session");
     internal static readonly ulong SharedId = KStateId.FromName("kstate-shared-data");
     private const uint RecordVersion = 1;
+    private const int MinItemBytes = 8 + 1 + 5 + 8 + 1; // token, kind, a 1-byte string, record id, shared count
 
     private SessionDirectory(LiveUpdateInfo? global, List<SessionEntry> sessions, List<SharedEntry> shared)
     {
@@ -88,7 +89,7 @@ public sealed class SessionDirectory
         {
             if (rec.Type != RecordType.Main) continue;
             if (rec.StateId != GlobalId && rec.StateId != SessionId && rec.StateId != SharedId) continue;
-            if (rec.Version != RecordVersion)
+            if (rec.StateId != SharedId && rec.Version != RecordVersion)
                 throw new KStateVersionException($"session directory record version {rec.Version} is unknown; this reader knows {RecordVersion}");
             var c = rec.Cursor;
             if (rec.StateId == GlobalId)
@@ -111,11 +112,18 @@ public sealed class SessionDirectory
                 shared.Add(e);
             }
         }
+        var users = new Dictionary<string, uint>(StringComparer.Ordinal);
         foreach (var s in sessions)
             foreach (var item in s.Items)
                 foreach (var compat in item.Shared)
+                {
                     if (!sharedNames.Contains(compat))
                         throw new KStateCorruptException($"item {item.Token} of session '{s.Name}' is bound to shared data '{compat}', which is not saved");
+                    users[compat] = users.GetValueOrDefault(compat) + 1;
+                }
+        foreach (var e in shared)
+            if (users.GetValueOrDefault(e.Compatible) != e.Users)
+                throw new KStateCorruptException($"shared data '{e.Compatible}' was saved with {e.Users} items bound to it; the sessions list {users.GetValueOrDefault(e.Compatible)}");
         return new SessionDirectory(global, sessions, shared);
     }
 
@@ -123,8 +131,10 @@ public sealed class SessionDirectory
     {
         string name = ReadName(ref c, "session name", at);
         string stream = ReadName(ref c, "session stream name", at);
+        if (!stream.StartsWith(SessionStreamPrefix, StringComparison.Ordinal))
+            throw new KStateCorruptException($"session '{name}' names stream '{stream}', which is not a session stream", at);
         uint count = c.ReadUInt32();
-        if (count > (uint)c.Remaining / 18) throw new KStateCorruptException($"session '{name}' claims {count} items in {c.Remaining} bytes", at);
+        if (count > (uint)c.Remaining / MinItemBytes) throw new KStateCorruptException($"session '{name}' claims {count} items in {c.Remaining} bytes", at);
         var items = new List<ItemEntry>((int)count);
         var tokens = new HashSet<ulong>();
         for (uint i = 0; i < count; i++)
@@ -155,6 +165,9 @@ public sealed class SessionDirectory
 
     internal static void WriteGlobal(RecordWriter w, LiveUpdateInfo info)
     {
+        w.DefineName(GlobalId, "kstate-live-update");
+        w.DefineName(SessionId, "kstate-session");
+        w.DefineName(SharedId, "kstate-shared-data");
         w.BeginRecord(GlobalId, 0, RecordVersion);
         w.PutUInt64(info.Count);
         w.PutString(info.Version);
@@ -181,9 +194,9 @@ public sealed class SessionDirectory
     }
 
     /// <summary>Opens a shared-data record; the handler's state follows, then <see cref="RecordWriter.EndRecord"/>.</summary>
-    internal static void BeginShared(RecordWriter w, ulong instance, string compatible, uint users)
+    internal static void BeginShared(RecordWriter w, ulong instance, string compatible, uint version, uint users)
     {
-        w.BeginRecord(SharedId, instance, RecordVersion);
+        w.BeginRecord(SharedId, instance, version);
         w.PutString(compatible);
         w.PutUInt32(users);
     }

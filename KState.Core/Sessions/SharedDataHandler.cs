@@ -35,6 +35,9 @@ public abstract class SharedDataHandler
     /// <summary>The last item bound to the retrieved data finished.</summary>
     public virtual void Finish(Kho kho, object data) { }
 
+    /// <summary>The version written in its records and handed to <c>Retrieve</c> (1 unless the handler says otherwise).</summary>
+    public virtual uint Version => 1;
+
     /// <inheritdoc/>
     public override string ToString() => Compatible;
 }
