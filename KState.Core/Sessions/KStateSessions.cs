@@ -232,7 +232,6 @@ public sealed class KStateSessions
                     if (item.Description is { } d)
                     {
                         unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho); }
-                        w.DefineName(d.Id, d.Name);
                         continue;
                     }
                     w.BeginRecord(item.RecordId, item.Token, item.Handler!.Version);
@@ -247,13 +246,20 @@ public sealed class KStateSessions
                         w.AbandonOpenRecord();
                         throw;
                     }
-                    w.DefineName(item.RecordId, item.Compatible);
                 }
                 foreach (var s in _outgoing)
                 {
-                    var described = s.Items.Where(i => i.Description is not null).Select(i => i.Description!).Distinct().ToList();
-                    if (described.Count > 0) KState.Core.Schema.KStateSchema.Of(described).WriteTo(writers[s]);
-                    SessionDirectory.WriteSession(dir, s.Ordinal, new SessionEntry(s.Name, s.StreamName, [.. s.Items.Select(i => i.Entry)]));
+                    var w = writers[s];
+                    var described = new List<KStateDescription>();
+                    var named = new HashSet<ulong>();
+                    foreach (var i in s.Items)
+                    {
+                        if (!named.Add(i.RecordId)) continue; // names and schema once per description or handler
+                        w.DefineName(i.RecordId, i.Compatible);
+                        if (i.Description is { } d) described.Add(d);
+                    }
+                    if (described.Count > 0) KState.Core.Schema.KStateSchema.Of(described).WriteTo(w);
+                    SessionDirectory.WriteSession(dir, s);
                 }
                 ulong instance = 1;
                 foreach (var s in _outgoingShared)

@@ -180,5 +180,4 @@ internal sealed class OutgoingItem(Session session, ulong token, ItemKind kind, 
     public required ItemContext Context { get; init; }
     public SharedDataHandler[] Shared { get; init; } = [];
 
-    public ItemEntry Entry => new(Token, Kind, Compatible, RecordId, [.. Shared.Select(s => s.Compatible)]);
 }

@@ -175,22 +175,38 @@ public sealed class SessionDirectory
         w.EndRecord();
     }
 
+    /// <summary>Writes a session record from a directory entry (tests forge directories with it).</summary>
     internal static void WriteSession(RecordWriter w, ulong ordinal, SessionEntry s)
     {
-        w.BeginRecord(SessionId, ordinal, RecordVersion);
-        w.PutString(s.Name);
-        w.PutString(s.Stream);
-        w.PutUInt32((uint)s.Items.Count);
-        foreach (var item in s.Items)
-        {
-            w.PutUInt64(item.Token);
-            w.PutByte((byte)item.Kind);
-            w.PutString(item.Compatible);
-            w.PutUInt64(item.RecordId);
-            w.PutByte((byte)item.Shared.Count);
-            foreach (var compat in item.Shared) w.PutString(compat);
-        }
+        BeginSession(w, ordinal, s.Name, s.Stream, s.Items.Count);
+        foreach (var i in s.Items) PutItem(w, i.Token, i.Kind, i.Compatible, i.RecordId, i.Shared);
         w.EndRecord();
+    }
+
+    /// <summary>Writes an outgoing session's record straight from its items (no entry per item at finalize).</summary>
+    internal static void WriteSession(RecordWriter w, Session s)
+    {
+        BeginSession(w, s.Ordinal, s.Name, s.StreamName, s.Items.Count);
+        foreach (var i in s.Items) PutItem(w, i.Token, i.Kind, i.Compatible, i.RecordId, i.Shared.Length == 0 ? [] : [.. i.Shared.Select(x => x.Compatible)]);
+        w.EndRecord();
+    }
+
+    private static void BeginSession(RecordWriter w, ulong ordinal, string name, string stream, int items)
+    {
+        w.BeginRecord(SessionId, ordinal, RecordVersion);
+        w.PutString(name);
+        w.PutString(stream);
+        w.PutUInt32((uint)items);
+    }
+
+    private static void PutItem(RecordWriter w, ulong token, ItemKind kind, string compatible, ulong recordId, IReadOnlyList<string> shared)
+    {
+        w.PutUInt64(token);
+        w.PutByte((byte)kind);
+        w.PutString(compatible);
+        w.PutUInt64(recordId);
+        w.PutByte((byte)shared.Count);
+        foreach (var compat in shared) w.PutString(compat);
     }
 
     /// <summary>Opens a shared-data record; the handler's state follows, then <see cref="RecordWriter.EndRecord"/>.</summary>
