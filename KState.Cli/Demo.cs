@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using KState.Core.Descriptions;
 using KState.Core.Records;
-using KState.Core.Registry;
+using KState.Core.Sessions;
 
 namespace KState.Cli;
 
@@ -42,6 +42,7 @@ internal static unsafe class Demo
     private const int FolioBytes = 4096 << FolioOrder;
     private const int MaxEntries = 1 << 24;
     private const ulong Seed = 0x5EED;
+    private const string SessionName = "kstate-demo/cache";
 
     private static readonly KStateDescription RootV1 = KStateDescriptionBuilder<CacheRoot>.Create("kstate-demo/cache", 1, 1)
         .Base((ref CacheRoot r) => ref r.EntryCount)
@@ -79,7 +80,7 @@ internal static unsafe class Demo
             using (var kho = Kho.Init(region, regionSize))
             {
                 using var streams = new KStateStreams(kho);
-                var registry = new KStateRegistry(streams);
+                var sessions = new KStateSessions(streams) { Version = "kstate-demo 1" };
                 var folios = Build(kho, stateSize, entries, stderr, json);
                 var root = (CacheRoot*)NativeMemory.AllocZeroed((nuint)sizeof(CacheRoot));
                 var entryArray = (CacheEntry*)NativeMemory.Alloc((nuint)(entries.Count * sizeof(CacheEntry)));
@@ -91,7 +92,7 @@ internal static unsafe class Demo
                 // The blackout starts: preserve, save, finalize, exit.
                 saveStart = Stopwatch.GetTimestamp();
                 foreach (var f in folios) kho.PreserveFolio(f);
-                registry.Register(RootV1, root, 0);
+                sessions.Create(SessionName).SaveState(RootV1, root, 0); // saved at finalize
                 kho.AddSubtree("kstate-demo", BitConverter.GetBytes(saveStart));
                 kho.FinalizeHandover();
                 result["save_ms"] = Ms(saveStart);
@@ -187,10 +188,11 @@ internal static unsafe class Demo
 
         long restoreStart = Stopwatch.GetTimestamp();
         using var streams = new KStateStreams(kho);
-        var registry = new KStateRegistry(streams);
+        var sessions = new KStateSessions(streams);
+        var session = sessions.Retrieve(SessionName);
         var root = new CacheRoot();
-        registry.Restore(RootV1, &root, 0);
-        int records = streams.Set.Open(KStateRegistry.StreamName).RecordCount;
+        session.Restore(RootV1, &root, 0);
+        int records = streams.Set.Open(sessions.Incoming!.Sessions.Single(s => s.Name == SessionName).Stream).RecordCount;
         var folios = new Span<Folio>(root.Folios.Value, (int)root.FolioCount);
         var values = new byte*[folios.Length];
         for (int i = 0; i < folios.Length; i++)
@@ -199,6 +201,7 @@ internal static unsafe class Demo
                 throw new KStateCorruptException($"value folio {i} did not restore");
             values[i] = kho.FolioAddress(f);
         }
+        session.Finish();
         double restoreMs = Ms(restoreStart);
         double restoreDoneMs = Ms(saveStart); // the cache can serve from here: the blackout ends
 
@@ -232,6 +235,7 @@ internal static unsafe class Demo
         w.WriteNumber("warm_ms", warmMs);
         w.WriteBoolean("verified", verified);
         w.WriteNumber("records", records);
+        w.WriteNumber("live_updates", sessions.LiveUpdateCount);
         w.WriteNumber("verified_entries", entries.Length);
         w.WriteString("boot_report", kho.BootReport);
         w.WriteEndObject();
@@ -319,7 +323,7 @@ internal static unsafe class Demo
             stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
             return;
         }
-        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, index and schema in a KSTATE stream of {r["records"]} records");
+        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, index and schema in session '{SessionName}' (a KSTATE stream of {r["records"]} records)");
         stdout.WriteLine($"  generation 1: preserve + save + finalize   {r["save_ms"],10:F2} ms");
         stdout.WriteLine($"  generation 2: boot                        {r["boot_ms"],10:F2} ms   ({r["boot_report"]})");
         stdout.WriteLine($"  generation 2: restore                     {r["restore_ms"],10:F2} ms");
