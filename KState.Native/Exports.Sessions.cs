@@ -39,6 +39,10 @@ internal static unsafe class SessionExports
         NativeState.DropSessionHandle(session);
     });
 
+    [UnmanagedCallersOnly(EntryPoint = "kstate_session_discard")]
+    public static int Discard(nint session, ulong token) => NativeState.Call(() =>
+        NativeState.SessionFor<RetrievedSession>(session, "kstate_session_discard").Discard(token));
+
     [UnmanagedCallersOnly(EntryPoint = "kstate_session_close")]
     public static int Close(nint session) => NativeState.Call(() =>
     {

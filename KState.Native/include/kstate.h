@@ -187,6 +187,9 @@ int kstate_session_finish(struct kstate_session *session);
 const char *kstate_last_error(void);
 /* Beyond the contract: drop an outgoing session and its items (not saved); ends the handle. -EBUSY finalized. */
 int kstate_session_close(struct kstate_session *session);
+/* Beyond the contract: give up item token of a retrieved session, not restored (damaged, or another program's
+ * handler), so that the session can finish; its memory stays unrestored. -EINVAL already restored. */
+int kstate_session_discard(struct kstate_session *session, uint64_t token);
 
 #ifdef __cplusplus
 }

@@ -461,9 +461,15 @@ static void sessions_two(const char *region)
     free(f1.p);
     EQ(kstate_session_restore(shared, &obj_v1, &f2, 2), -EBADMSG);
     EQ(kstate_session_finish(shared), -EBUSY);
+    EQ(kstate_session_discard(shared, 1), -EINVAL);                     /* restored: it is finished with the session */
+    EQ(kstate_session_discard(shared, 99), -ENOENT);
+    EQ(kstate_session_discard(NULL, 2), -EINVAL);
+    EQ(kstate_session_discard(shared, 2), 0);                           /* given up on purpose */
+    EQ(kstate_session_restore(shared, &obj_v1, &f2, 2), -EINVAL);
+    EQ(kstate_session_finish(shared), 0);
+    CHECK(kstate_session_retrieve("shared-folio", &shared) == -EBUSY);
 
     EQ(kho_exit(), 0);                                                  /* no finalize: the next boot is cold */
-    EQ(kstate_session_finish(shared), -EINVAL);
 }
 
 static void sessions_three(const char *region)
