@@ -20,6 +20,7 @@ public sealed unsafe partial class Kho
     private readonly List<(string Name, byte[] Blob)> _subtrees = [];
     private readonly List<IKhoParticipant> _participants = [];
     private bool _finalized;
+    private bool _finalizing; // participants are running: a second finalize is refused, not interleaved
     private (ulong Page, int Order) _outgoingArea;
     private int _outgoingSlot = -1;
     private byte[]? _outgoingFdt;
@@ -88,6 +89,8 @@ public sealed unsafe partial class Kho
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_finalized) Throw.Busy("the handover is already finalized");
+            if (_finalizing) Throw.Busy("another thread is finalizing the handover");
+            _finalizing = true;
             participants = [.. _participants];
         }
         int ran = 0;
@@ -109,6 +112,10 @@ public sealed unsafe partial class Kho
         {
             for (int i = ran - 1; i >= 0; i--) participants[i].OnAbort(this);
             throw;
+        }
+        finally
+        {
+            lock (_lock) _finalizing = false;
         }
     }
 

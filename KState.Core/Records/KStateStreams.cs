@@ -79,4 +79,4 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
 }
 
 /// <summary>One participant's work at finalize and, when the handover is not committed after all, its undo.</summary>
-internal sealed record FinalizeStep(Action Save, Action? Undo = null);
+internal sealed record FinalizeStep(Action Save, Action? Undo = null, object? Owner = null);

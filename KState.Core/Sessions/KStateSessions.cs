@@ -15,7 +15,8 @@ public sealed record UnretrievedItem(string Session, ItemEntry Item, bool Sessio
 /// <summary>
 /// Sessions, items and shared data of one generation, LUO-style, on the KSTATE streams: outgoing sessions are
 /// saved when the handover is finalized (one substream each, plus the "sessions" directory with the global
-/// live-update record); incoming ones are retrieved by name after boot. Thread-safe.
+/// live-update record); incoming ones are retrieved by name after boot. Thread-safe: one lock guards every session,
+/// and handlers are called under it, so a handler must not block on another thread that uses these sessions.
 /// </summary>
 public sealed class KStateSessions
 {
@@ -27,6 +28,7 @@ public sealed class KStateSessions
     private readonly List<SharedInUse> _outgoingShared = [];  // in order of first preservation
     private readonly List<OutgoingItem> _frozen = [];
     private readonly List<string> _written = [];                 // streams the last finalize created
+    private readonly List<KStateException> _undoFailures = [];
     private readonly SessionDirectory? _incoming;
     private readonly Dictionary<string, RetrievedSession> _retrieved = new(StringComparer.Ordinal);
     private readonly Dictionary<string, uint> _sharedUsers = new(StringComparer.Ordinal);
@@ -39,6 +41,8 @@ public sealed class KStateSessions
     public KStateSessions(KStateStreams streams)
     {
         ArgumentNullException.ThrowIfNull(streams);
+        if (streams.Steps.Any(step => step.Owner is KStateSessions))
+            throw new KStateExistsException("these streams already have their sessions (one KStateSessions per generation)");
         _streams = streams;
         try
         {
@@ -56,7 +60,7 @@ public sealed class KStateSessions
                     foreach (var compat in item.Shared)
                         _sharedUsers[compat] = _sharedUsers.GetValueOrDefault(compat) + 1;
         if (_incoming is { Sessions.Count: 0 }) streams.Set.DropIncoming(SessionDirectory.StreamName); // nothing left to retrieve
-        streams.Steps.Add(new FinalizeStep(Save, Undo));
+        streams.Steps.Add(new FinalizeStep(Save, Undo, this));
     }
 
     internal Lock Gate { get; } = new();
@@ -85,7 +89,9 @@ public sealed class KStateSessions
     // ---- handlers ----
 
     /// <summary>Registers an item handler (and the shared data it binds) under its compatible string.</summary>
-    /// <exception cref="KStateExistsException">Another handler (or shared data) has that compatible string.</exception>
+    /// <exception cref="KStateExistsException">Another handler has that compatible string, or other shared data has
+    /// the compatible string of one of its shared data.</exception>
+    /// <exception cref="KStateInvalidException">It binds more than 255 shared data.</exception>
     public void RegisterHandler(ItemHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -154,11 +160,14 @@ public sealed class KStateSessions
 
     internal void Preserved(OutgoingItem item) => _order.Add(item);
 
-    internal void Unpreserve(OutgoingItem item, bool keepInOrder = false)
+    /// <summary>Takes an item out: its handler first (if that throws, the item stays as it was), then the order,
+    /// then its shared data (<paramref name="forget"/> drops it from its session before shared data can fail).</summary>
+    internal void Unpreserve(OutgoingItem item, Action forget, bool keepInOrder = false)
     {
         item.Handler?.Unpreserve(item.Context);
-        Unbind(item.Shared);
+        forget();
         if (!keepInOrder) _order.Remove(item);
+        Unbind(item.Shared);
     }
 
     internal void Remove(Session session) => _outgoing.Remove(session);
@@ -196,13 +205,24 @@ public sealed class KStateSessions
 
     internal void Unbind(SharedDataHandler[] shared)
     {
+        List<Exception>? errors = null;
         for (int i = shared.Length - 1; i >= 0; i--)
         {
             var s = _outgoingShared.Find(x => ReferenceEquals(x.Handler, shared[i]));
             if (s is null || --s.Users > 0) continue;
-            _outgoingShared.Remove(s);
-            s.Handler.Unpreserve(Kho, s.Data);
+            try
+            {
+                s.Handler.Unpreserve(Kho, s.Data);
+                _outgoingShared.Remove(s);
+            }
+            catch (Exception e)
+            {
+                s.Users++; // still preserved: the next item to leave tries again
+                (errors ??= []).Add(e);
+            }
         }
+        if (errors is not null)
+            throw new KStateInvalidException($"unpreserving shared data failed: {string.Join("; ", errors.Select(e => e.Message))}");
     }
 
     internal object OutgoingShared(SharedDataHandler handler)
@@ -218,7 +238,9 @@ public sealed class KStateSessions
     {
         lock (Gate)
         {
+            if (_finalized) throw new KStateBusyException("the sessions are already saved for this handover");
             _finalized = true;
+            _undoFailures.Clear();
             try
             {
                 var set = _streams.Set;
@@ -291,23 +313,29 @@ public sealed class KStateSessions
         return w;
     }
 
-    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, and the streams it wrote are dropped.</summary>
+    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, and the streams it wrote are dropped.
+    /// Never throws (it runs on failure and abort paths); a handler whose unfreeze fails is kept in
+    /// <see cref="UndoFailures"/>.</summary>
     private void Undo()
     {
         lock (Gate)
         {
-            List<Exception>? errors = null;
             for (int i = _frozen.Count - 1; i >= 0; i--)
             {
                 try { _frozen[i].Handler!.Unfreeze(_frozen[i].Context); }
-                catch (Exception e) { (errors ??= []).Add(e); }
+                catch (Exception e) { _undoFailures.Add(new KStateInvalidException($"unfreeze of item {_frozen[i].Token} of session '{_frozen[i].Session.Name}' failed: {e.Message}")); }
             }
             _frozen.Clear();
             foreach (var name in _written) _streams.Set.DropOutgoing(name);
             _written.Clear();
             _finalized = false;
-            if (errors is not null) throw new AggregateException("unfreezing items failed", errors);
         }
+    }
+
+    /// <summary>Handlers whose unfreeze failed when the last finalize was undone (failed or aborted).</summary>
+    public IReadOnlyList<KStateException> UndoFailures
+    {
+        get { lock (Gate) return [.. _undoFailures]; }
     }
 
     // ---- incoming ----
@@ -382,7 +410,9 @@ public sealed class KStateSessions
     {
         foreach (var compat in item.Shared)
         {
-            uint left = _sharedUsers[compat] - 1;
+            uint users = _sharedUsers.GetValueOrDefault(compat);
+            if (users == 0) continue; // cannot happen: each item is finished or discarded once
+            uint left = users - 1;
             _sharedUsers[compat] = left;
             if (left == 0 && _sharedRetrieved.Remove(compat, out var data)) _sharedHandlers[compat].Finish(Kho, data);
         }

@@ -72,6 +72,10 @@ public sealed class MemfdBuffer : IDisposable
     /// <summary>True while a session preserves it: its size is then fixed (its contents are not).</summary>
     public bool IsPreserved { get; internal set; }
 
+    /// <summary>True while a finalized handover holds it: its contents were checksummed and are frozen until the
+    /// handover is aborted. <see cref="Write"/> is refused then; spans from <see cref="Segment"/> must not be written.</summary>
+    public bool IsFrozen { get; internal set; }
+
     /// <summary>Changes the size: growing adds zeroed folios, shrinking frees whole folios past the end and zeroes
     /// the rest of the last one (so growing again reads zeros, as with ftruncate).</summary>
     /// <exception cref="KStateBusyException">The buffer is preserved.</exception>
@@ -130,8 +134,10 @@ public sealed class MemfdBuffer : IDisposable
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>.</summary>
     /// <exception cref="KStateInvalidException">The range is outside the buffer's size.</exception>
+    /// <exception cref="KStateBusyException">The buffer is frozen in a finalized handover.</exception>
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
+        if (IsFrozen) throw new KStateBusyException($"memfd '{Name}' is frozen in a finalized handover (abort it to write)");
         CheckRange(offset, data.Length);
         while (!data.IsEmpty)
         {
@@ -162,13 +168,19 @@ public sealed class MemfdBuffer : IDisposable
     public ulong Checksum()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        return Checksum(Kho, _folios, Size);
+    }
+
+    /// <summary>XXH3-64 of the first <paramref name="size"/> bytes of <paramref name="folios"/>, read through their
+    /// phys addresses (restored or not).</summary>
+    internal static ulong Checksum(Kho kho, IReadOnlyList<Folio> folios, long size)
+    {
         var h = new XxHash3();
-        long left = Size;
-        for (int i = 0; i < _folios.Count && left > 0; i++)
+        long left = size;
+        for (int i = 0; i < folios.Count && left > 0; i++)
         {
-            var s = Segment(i);
-            int n = (int)Math.Min(s.Length, left);
-            h.Append(s[..n]);
+            int n = (int)Math.Min((long)Kho.PageSize << folios[i].Order, left);
+            h.Append(kho.PhysSpan(folios[i].Phys, n));
             left -= n;
         }
         return h.GetCurrentHashAsUInt64();

@@ -4,9 +4,9 @@ namespace KState.Core.Sessions;
 
 /// <summary>
 /// The item handler for <see cref="MemfdBuffer"/>s (compatible "kstate-memfd-v1"): preserving a buffer preserves
-/// its folios and seals its size; at finalize its record gets its name, size, folios and the XXH3 of its contents;
-/// after boot the folios are restored (each order checked) and the contents verified before the buffer is handed
-/// back. Record layout: docs/FORMAT.md, "Sessions".
+/// its folios and seals its size; at finalize its record gets its name, size, folios and the XXH3 of its contents,
+/// and writes through the buffer are refused until the handover is aborted; after boot every folio is checked
+/// (preserved, with its order) and the contents verified before any folio is restored and the buffer handed back. Record layout: docs/FORMAT.md, "Sessions".
 /// </summary>
 public sealed class MemfdHandler : ItemHandler
 {
@@ -47,6 +47,7 @@ public sealed class MemfdHandler : ItemHandler
         var b = Buffer(context);
         for (int i = b.Folios.Count - 1; i >= 0; i--) context.Kho.UnpreserveFolio(b.Folios[i]);
         b.IsPreserved = false;
+        b.IsFrozen = false;
     }
 
     /// <inheritdoc/>
@@ -58,7 +59,11 @@ public sealed class MemfdHandler : ItemHandler
         state.PutInt32(b.Folios.Count);
         foreach (var f in b.Folios) state.PutUInt64(f.Handle);
         state.PutUInt64(b.Checksum());
+        b.IsFrozen = true;
     }
+
+    /// <inheritdoc/>
+    public override void Unfreeze(ItemContext context) => Buffer(context).IsFrozen = false;
 
     /// <inheritdoc/>
     public override object Retrieve(ItemContext context, RecordCursor state, uint version)
@@ -85,20 +90,21 @@ public sealed class MemfdHandler : ItemHandler
         if (size < 0 || size > capacity) throw new KStateCorruptException($"memfd '{name}': size {size} does not fit its {capacity} bytes of folios");
         if (handles.Distinct().Count() != count) throw new KStateCorruptException($"memfd '{name}' lists a folio twice");
 
+        // Checked before anything is restored: damaged contents stay unrestored, with KHO's leak report.
+        var preserved = handles.Select(Folio.FromHandle).ToList();
+        if (MemfdBuffer.Checksum(kho, preserved, size) != checksum)
+            throw new KStateCorruptException($"memfd '{name}': contents do not match their checksum");
         var folios = new List<Folio>(count);
-        foreach (var h in handles)
+        foreach (var f in preserved)
         {
-            if (!kho.TryRestoreFolio(Folio.FromHandle(h).Phys, out var f)) break;
-            folios.Add(f);
+            if (!kho.TryRestoreFolio(f.Phys, out var restored))
+            {
+                foreach (var r in folios) kho.PutFolio(r);
+                throw new KStateCorruptException($"memfd '{name}': folio 0x{f.Phys:x} could not be restored");
+            }
+            folios.Add(restored);
         }
-        string? problem = folios.Count != count ? $"memfd '{name}': folio {folios.Count} could not be restored" : null;
         var buffer = MemfdBuffer.Adopt(kho, name, size, folios);
-        if (problem is null && buffer.Checksum() != checksum) problem = $"memfd '{name}': contents do not match their checksum";
-        if (problem is not null)
-        {
-            buffer.Dispose(); // restored folios go back to memory: damaged contents are never handed out
-            throw new KStateCorruptException(problem);
-        }
         return buffer;
     }
 

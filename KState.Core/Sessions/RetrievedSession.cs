@@ -46,7 +46,18 @@ public sealed unsafe class RetrievedSession
 
     /// <summary>The schema of the described items, or null when there are none.</summary>
     /// <exception cref="KStateCorruptException">The schema record is damaged.</exception>
-    public KState.Core.Schema.KStateSchema? ItemSchema => _reader.TryGetSchema(out var rec) ? KState.Core.Schema.KStateSchema.Read(rec) : null;
+    /// <exception cref="KStateInvalidException">The session is finished (its stream is released).</exception>
+    public KState.Core.Schema.KStateSchema? ItemSchema
+    {
+        get
+        {
+            lock (_owner.Gate)
+            {
+                if (IsFinished) throw new KStateInvalidException($"session '{Name}' is finished; its stream is released");
+                return _reader.TryGetSchema(out var rec) ? KState.Core.Schema.KStateSchema.Read(rec) : null;
+            }
+        }
+    }
 
     /// <summary>Retrieves the item saved under <paramref name="token"/> through its handler (once; the same object
     /// afterwards).</summary>
@@ -119,6 +130,7 @@ public sealed unsafe class RetrievedSession
         {
             var item = Find(token);
             if (item.Done) throw new KStateInvalidException($"session '{Name}': item {token} is retrieved; it is finished with the session");
+            if (item.Discarded) return;
             item.Discarded = true;
             _owner.ItemFinished(item.Entry); // it no longer holds its shared data
         }
@@ -127,7 +139,8 @@ public sealed unsafe class RetrievedSession
     /// <summary>
     /// Finishes the session, all or nothing: when every item is retrieved and its handler can finish, each is
     /// finished (last preserved first), shared data whose last item this was is finished, and the session's stream
-    /// is released. Otherwise nothing changes.
+    /// is released. Otherwise nothing changes. (A handler whose own Finish throws stops the walk; the items already
+    /// finished stay so, and calling Finish again goes on from there.)
     /// </summary>
     /// <exception cref="KStateBusyException">An item is not retrieved, or its handler cannot finish it yet (all are named).</exception>
     /// <exception cref="KStateInvalidException">The session is already finished.</exception>
@@ -139,7 +152,7 @@ public sealed unsafe class RetrievedSession
             var notReady = new List<string>();
             foreach (var i in _items)
             {
-                if (i.Discarded) continue;
+                if (i.Discarded || i.Finished) continue;
                 if (!i.Done) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') is not retrieved");
                 else if (i.Handler is { } h && !h.CanFinish(i.Context!)) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') cannot finish yet");
             }
@@ -147,8 +160,9 @@ public sealed unsafe class RetrievedSession
             for (int k = _items.Length - 1; k >= 0; k--)
             {
                 var i = _items[k];
-                if (i.Discarded) continue;
-                i.Handler?.Finish(i.Context!);
+                if (i.Discarded || i.Finished) continue;
+                i.Handler?.Finish(i.Context!); // if this throws, the items after it are finished; Finish again resumes
+                i.Finished = true;
                 _owner.ItemFinished(i.Entry);
             }
             IsFinished = true;
@@ -173,6 +187,7 @@ public sealed unsafe class RetrievedSession
         public object? Object { get; set; }
         public nint RestoredInto { get; set; }
         public bool Discarded { get; set; }
+        public bool Finished { get; set; }
         public bool Done => Object is not null || RestoredInto != 0;
     }
 }

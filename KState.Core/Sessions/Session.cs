@@ -116,9 +116,11 @@ public sealed unsafe class Session
         {
             _owner.CheckNotFinalized();
             if (!_byToken.TryGetValue(token, out var item)) throw new KStateNotFoundException($"session '{Name}' has no item {token}");
-            _owner.Unpreserve(item);
-            _byToken.Remove(token);
-            _items.Remove(item);
+            _owner.Unpreserve(item, () =>
+            {
+                _byToken.Remove(token);
+                _items.Remove(item);
+            });
         }
     }
 
@@ -134,9 +136,12 @@ public sealed unsafe class Session
             {
                 for (int i = _items.Count - 1; i >= 0; i--)
                 {
-                    _owner.Unpreserve(_items[i], keepInOrder: true);
-                    _byToken.Remove(_items[i].Token);
-                    _items.RemoveAt(i);
+                    var item = _items[i];
+                    _owner.Unpreserve(item, () =>
+                    {
+                        _byToken.Remove(item.Token);
+                        _items.RemoveAt(i);
+                    }, keepInOrder: true);
                 }
                 _owner.Remove(this);
                 IsClosed = true;

@@ -131,7 +131,8 @@ public sealed class SessionDirectory
     {
         string name = ReadName(ref c, "session name", at);
         string stream = ReadName(ref c, "session stream name", at);
-        if (!stream.StartsWith(SessionStreamPrefix, StringComparison.Ordinal))
+        if (!stream.StartsWith(SessionStreamPrefix, StringComparison.Ordinal)
+            || !ulong.TryParse(stream.AsSpan(SessionStreamPrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
             throw new KStateCorruptException($"session '{name}' names stream '{stream}', which is not a session stream", at);
         uint count = c.ReadUInt32();
         if (count > (uint)c.Remaining / MinItemBytes) throw new KStateCorruptException($"session '{name}' claims {count} items in {c.Remaining} bytes", at);

@@ -11,6 +11,12 @@ public sealed class Counter(long value)
     /// <summary>Makes its handler's freeze fail (to test the rollback of a finalize).</summary>
     public bool FailFreeze { get; set; }
 
+    /// <summary>Makes its handler's next Finish fail once (to test that a finish resumes).</summary>
+    public bool FailFinish { get; set; }
+
+    /// <summary>Makes its handler's Unfreeze fail (to test that an undo never throws).</summary>
+    public bool FailUnfreeze { get; set; }
+
     /// <summary>What its handler's CanFinish answers.</summary>
     public bool Ready { get; set; } = true;
 
@@ -60,7 +66,11 @@ public sealed class CounterHandler : ItemHandler
         state.PutUInt64(context.Shared<Pool>(PoolData).Tag);
     }
 
-    public override void Unfreeze(ItemContext context) => Log.Add($"unfreeze {context.Token}");
+    public override void Unfreeze(ItemContext context)
+    {
+        Log.Add($"unfreeze {context.Token}");
+        if (((Counter)context.Item!).FailUnfreeze) throw new InvalidOperationException($"counter {context.Token} refuses to unfreeze");
+    }
 
     public override object Retrieve(ItemContext context, RecordCursor state, uint version)
     {
@@ -74,7 +84,16 @@ public sealed class CounterHandler : ItemHandler
 
     public override bool CanFinish(ItemContext context) => ((Counter)context.Item!).Ready;
 
-    public override void Finish(ItemContext context) => Log.Add($"finish {context.Token}");
+    public override void Finish(ItemContext context)
+    {
+        var c = (Counter)context.Item!;
+        if (c.FailFinish)
+        {
+            c.FailFinish = false;
+            throw new InvalidOperationException($"counter {context.Token} fails to finish");
+        }
+        Log.Add($"finish {context.Token}");
+    }
 }
 
 /// <summary>The pool shared by counters ("kstate-test/pool-v1").</summary>

@@ -41,6 +41,7 @@ public class SessionTests
         var sessions = new KStateSessions(streams);
         var counters = new CounterHandler();
         sessions.RegisterHandler(counters);
+        ulong free = kho.FreePages;
         var s1 = sessions.Create("one");
         var s2 = sessions.Create("two");
         s1.Preserve(1, new Counter(1));
@@ -51,7 +52,7 @@ public class SessionTests
         Assert.That(counters.Log, Is.EqualTo(new[] { "pool preserve", "preserve 1", "preserve 1", "preserve 2", "unpreserve 1", "unpreserve 1" }));
         s1.Unpreserve(2);
         Assert.That(counters.Log[^2..], Is.EqualTo(new[] { "unpreserve 2", "pool unpreserve" }));
-        Assert.That(kho.ListUnrestored(), Is.Empty);
+        Assert.That(kho.FreePages, Is.EqualTo(free), "the pool's folio went back");
     }
 
     [Test]
@@ -125,6 +126,10 @@ public class SessionTests
             var e = Assert.Throws<KStateCorruptException>(() => s.Retrieve(1))!;
             Assert.That(e.Message, Does.Contain("checksum"));
             Assert.That(s.Unretrieved, Has.Count.EqualTo(1));
+            Assert.That(kho.ListUnrestored().Any(b => b.Phys == dataPhys), Is.True, "damaged contents are never restored");
+            s.Discard(1);
+            s.Discard(1); // again: nothing more happens
+            s.Finish();
 
             // The next handover's directory gets one byte changed: its sessions are unreadable, not wrong.
             sessions.Create("t");
@@ -140,6 +145,133 @@ public class SessionTests
             Assert.That(sessions.IncomingProblem, Is.InstanceOf<KStateCorruptException>());
             Assert.Throws<KStateCorruptException>(() => sessions.Retrieve("t"));
             Assert.That(sessions.IncomingSessions, Is.Empty);
+        }
+    }
+
+    [Test]
+    public void A_memfd_buffer_is_frozen_while_the_handover_is_finalized()
+    {
+        using var region = new TestRegion("memfd-frozen");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        sessions.RegisterHandler(new MemfdHandler());
+        var b = MemfdBuffer.Create(kho, "b", 100);
+        sessions.Create("s").Preserve(1, b);
+        b.Write(0, [1, 2, 3]);
+        kho.FinalizeHandover();
+        Assert.That(b.IsFrozen, Is.True);
+        Assert.Throws<KStateBusyException>(() => b.Write(0, [9]), "its checksum is taken");
+        kho.AbortHandover();
+        b.Write(0, [9]);
+        Assert.That(b.IsFrozen, Is.False);
+    }
+
+    [Test]
+    public void Undoing_a_finalize_never_throws_and_reports_a_failing_unfreeze()
+    {
+        using var region = new TestRegion("undo");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        var counters = new CounterHandler();
+        sessions.RegisterHandler(counters);
+        var s = sessions.Create("s");
+        s.Preserve(1, new Counter(1) { FailUnfreeze = true });
+        s.Preserve(2, new Counter(2));
+        kho.FinalizeHandover();
+        counters.Log.Clear();
+        kho.AbortHandover();
+        Assert.That(counters.Log, Is.EqualTo(new[] { "unfreeze 2", "unfreeze 1" }), "every item is unfrozen");
+        Assert.That(sessions.UndoFailures.Single().Message, Does.Contain("item 1"));
+        s.Unpreserve(2);
+        kho.FinalizeHandover();
+        Assert.That(sessions.UndoFailures, Is.Empty, "a new finalize starts clean");
+    }
+
+    [Test]
+    public void A_second_finalize_while_the_first_runs_is_refused_and_the_first_commits_everything()
+    {
+        using var region = new TestRegion("two-finalizes");
+        using (var kho = region.Boot())
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            sessions.RegisterHandler(new CounterHandler());
+            sessions.Create("s").Preserve(1, new Counter(41));
+            using var gate = new Gate();
+            kho.AddParticipant(gate);
+            var first = new Thread(kho.FinalizeHandover);
+            first.Start();
+            gate.Entered.Wait();
+            Assert.Throws<KStateBusyException>(kho.FinalizeHandover);
+            Assert.Throws<KStateExistsException>(() => new KStateSessions(streams), "one sessions manager per generation");
+            gate.Release.Set();
+            first.Join();
+            Assert.That(kho.IsFinalized, Is.True);
+        }
+        using (var kho = region.Boot(0))
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            sessions.RegisterHandler(new CounterHandler());
+            Assert.That(sessions.Retrieve("s").Retrieve<Counter>(1).Value, Is.EqualTo(41));
+        }
+    }
+
+    [Test]
+    public void A_finish_that_fails_in_a_handler_resumes_without_finishing_anything_twice()
+    {
+        using var region = new TestRegion("finish-resume");
+        using (var kho = region.Boot())
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            sessions.RegisterHandler(new CounterHandler());
+            var s = sessions.Create("s");
+            for (ulong t = 1; t <= 3; t++) s.Preserve(t, new Counter((long)t));
+            kho.FinalizeHandover();
+        }
+        using (var kho = region.Boot(0))
+        using (var streams = new KStateStreams(kho))
+        {
+            var sessions = new KStateSessions(streams);
+            var counters = new CounterHandler();
+            sessions.RegisterHandler(counters);
+            var s = sessions.Retrieve("s");
+            s.Retrieve(1);
+            s.Retrieve(3);
+            s.Discard(2);
+            s.Discard(2);
+            s.Retrieve<Counter>(1).FailFinish = true;
+            Assert.That(s.ItemSchema, Is.Null, "counters are not described");
+            counters.Log.Clear();
+            Assert.Throws<InvalidOperationException>(s.Finish);
+            Assert.That(s.IsFinished, Is.False);
+            s.Finish();
+            Assert.That(counters.Log, Is.EqualTo(new[] { "finish 3", "finish 1", "pool finish" }), "each item and the pool finish once");
+            Assert.Throws<KStateInvalidException>(() => _ = s.ItemSchema, "the stream is released");
+        }
+    }
+
+    /// <summary>A participant that holds a finalize until the test lets it go.</summary>
+    private sealed class Gate : IKhoParticipant, IDisposable
+    {
+        public ManualResetEventSlim Entered { get; } = new();
+        public ManualResetEventSlim Release { get; } = new();
+
+        public void OnFinalize(Kho kho)
+        {
+            Entered.Set();
+            Release.Wait(TimeSpan.FromSeconds(30));
+        }
+
+        public void OnAbort(Kho kho) { }
+
+        public void Dispose()
+        {
+            Entered.Dispose();
+            Release.Dispose();
         }
     }
 }
