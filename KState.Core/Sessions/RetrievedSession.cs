@@ -38,7 +38,7 @@ public sealed unsafe class RetrievedSession
     /// <summary>True after <see cref="Finish"/>.</summary>
     public bool IsFinished { get; private set; }
 
-    /// <summary>The items not retrieved (or restored) yet.</summary>
+    /// <summary>The items not retrieved (or restored) yet; discarded items are not listed: they were given up on purpose.</summary>
     public IReadOnlyList<ItemEntry> Unretrieved
     {
         get { lock (_owner.Gate) return [.. _items.Where(i => !i.Done && !i.Discarded).Select(i => i.Entry)]; }
