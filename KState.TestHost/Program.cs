@@ -15,6 +15,7 @@ try
         "sessions-rollback" => SessionScenarios.Rollback(args[1], args[2]),
         "sessions-chain-1" => SessionScenarios.Chain1(args[1]),
         "sessions-chain-2" => SessionScenarios.Chain2(args[1]),
+        "sessions-crash" => SessionCrashScenario.Run(args[1], int.Parse(args[2])),
         "soak" => SoakScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3])),
         _ => Usage(),
     };
