@@ -45,7 +45,7 @@ public sealed partial class RegionReport
     public IReadOnlyList<string> SessionProblems { get; private set; } = [];
 
     /// <summary>Reads the "sessions" directory and finds every item's record in its session's stream.</summary>
-    private void ReadSessions(StreamSet set, Dictionary<string, KStateSchema> schemas)
+    private void ReadSessions(StreamSet set)
     {
         if (!set.HasIncoming(SessionDirectory.StreamName)) return;
         var directory = set.Open(SessionDirectory.StreamName);
@@ -61,7 +61,12 @@ public sealed partial class RegionReport
         }
         var problems = new List<string>();
         LiveUpdate = read.Global;
-        Sessions = [.. read.Sessions.Select(s => ReadSession(set, s, schemas.GetValueOrDefault(s.Stream), problems))];
+        // Described items were decoded with their stream (each folio can be attached once): reuse those fields.
+        var decoded = new Dictionary<(string, ulong, ulong), IReadOnlyList<DecodedField>>();
+        foreach (var stream in Streams)
+            foreach (var r in stream.Live)
+                decoded.TryAdd((r.Stream, r.StateId, r.InstanceId), r.Fields);
+        Sessions = [.. read.Sessions.Select(s => ReadSession(set, s, decoded, problems))];
         var shared = new List<SharedDataReport>();
         foreach (var s in read.Shared)
         {
@@ -73,7 +78,8 @@ public sealed partial class RegionReport
         SessionProblems = problems;
     }
 
-    private static SessionReport ReadSession(StreamSet set, SessionEntry session, KStateSchema? schema, List<string> problems)
+    private static SessionReport ReadSession(StreamSet set, SessionEntry session,
+        Dictionary<(string, ulong, ulong), IReadOnlyList<DecodedField>> decoded, List<string> problems)
     {
         if (!set.HasIncoming(session.Stream))
         {
@@ -82,7 +88,6 @@ public sealed partial class RegionReport
                 [.. session.Items.Select(i => new ItemReport(i.Token, i.Kind, i.Compatible, i.RecordId, i.Shared, null, null, []))]);
         }
         var reader = set.Open(session.Stream);
-        schema ??= KStateSchema.Of([]); // described records then show as raw bytes
         var items = new List<ItemReport>();
         foreach (var i in session.Items)
         {
@@ -92,18 +97,7 @@ public sealed partial class RegionReport
                 items.Add(new ItemReport(i.Token, i.Kind, i.Compatible, i.RecordId, i.Shared, null, null, []));
                 continue;
             }
-            IReadOnlyList<DecodedField> fields = [];
-            if (i.Kind == ItemKind.Description)
-            {
-                try
-                {
-                    fields = RecordDecoder.Decode(rec, schema);
-                }
-                catch (KStateCorruptException e)
-                {
-                    problems.Add($"session '{session.Name}': item {i.Token} ('{i.Compatible}'): {e.Message}");
-                }
-            }
+            var fields = i.Kind == ItemKind.Description ? decoded.GetValueOrDefault((session.Stream, i.RecordId, i.Token), []) : [];
             items.Add(new ItemReport(i.Token, i.Kind, i.Compatible, i.RecordId, i.Shared, rec.Version, rec.Payload.Length, fields));
         }
         return new SessionReport(session.Name, session.Stream, items);

@@ -67,7 +67,7 @@ public sealed partial class RegionReport
             streams.Add(new StreamReport(r.Name, r.SegmentCount, r.RecordCount, r.Bytes, live));
         }
         var report = new RegionReport(streams, merged.Descriptions.Count == 0 ? null : merged);
-        report.ReadSessions(set, own);
+        report.ReadSessions(set);
         return report;
     }
 }

@@ -195,6 +195,19 @@ public class CliTests
 
     /// <summary>A region whose generation saved two sessions ("net": a memfd buffer and a tally bound to shared
     /// data; "cache": a described counter) and finalized: live update 1.</summary>
+    [Test]
+    public void Inspect_decodes_a_described_session_item_with_a_folio_saved_by_another_process()
+    {
+        using var region = new TestRegion("cli-session-folio");
+        var child = Child.Run("sessions-save", region.Path);
+        Assert.That(child.ExitCode, Is.Zero, child.ToString());
+        var (code, output, err) = Kstate("inspect", region.Path);
+        Assert.That(code, Is.EqualTo(App.Ok), output + err);
+        Assert.That(output, Does.Contain("a_struct").And.Contain("kstate-memfd-v1").And.Contain("kstate-test/pool-v1"));
+        Assert.That(output, Does.Not.Contain("invalid"));
+        Assert.That(Kstate("verify", region.Path).Code, Is.EqualTo(App.Ok), "each folio is checked once, by its stream");
+    }
+
     private static unsafe TestRegion SessionsRegion()
     {
         var region = new TestRegion("cli-sessions");
