@@ -38,7 +38,7 @@ public static class RecordDecoder
             {
                 if (version <= f.VersionId)
                 {
-                    c.Skip(checked(f.Size * f.Count));
+                    c.Skip(FieldBytes(f.Size, f.Count, c.Offset));
                     list.Add(new DecodedField(f.Name, $"(deprecated: {f.Size * f.Count} bytes skipped)", []));
                 }
                 continue;
@@ -59,12 +59,20 @@ public static class RecordDecoder
         return list;
     }
 
+    /// <summary>size × count from a schema (which may be hostile): more than the largest payload is damage, not an overflow.</summary>
+    private static int FieldBytes(int size, int count, long at)
+    {
+        long bytes = (long)size * count;
+        if (size < 0 || count < 0 || bytes > int.MaxValue) throw new KStateCorruptException($"a schema field of {count} x {size} bytes cannot fit a record", at);
+        return (int)bytes;
+    }
+
     private static DecodedField DecodeField(ref RecordCursor c, SchemaField f, int n, KStateSchema schema, int depth)
     {
         switch (f.Kind)
         {
             case FieldKind.Base:
-                var bytes = c.ReadSpan(checked(f.Size * n));
+                var bytes = c.ReadSpan(FieldBytes(f.Size, n, c.Offset));
                 if (n == 1 && f.Size is 1 or 2 or 4 or 8)
                 {
                     ulong v = f.Size switch { 1 => bytes[0], 2 => BinaryPrimitives.ReadUInt16LittleEndian(bytes), 4 => BinaryPrimitives.ReadUInt32LittleEndian(bytes), _ => BinaryPrimitives.ReadUInt64LittleEndian(bytes) };
