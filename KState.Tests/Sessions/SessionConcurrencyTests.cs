@@ -13,13 +13,10 @@ public class SessionConcurrencyTests
     {
         const int Threads = 4, PerThread = 300;
         using var region = new TestRegion("session-threads");
-        using (var kho = region.Boot(32 << 20))
-        using (var streams = new KStateStreams(kho))
+        var counters = new CounterHandler();
+        using (var generation = new SessionGeneration(region, 32 << 20, new MemfdHandler(), counters))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new MemfdHandler());
-            var counters = new CounterHandler();
-            sessions.RegisterHandler(counters);
+            var (kho, streams, sessions) = generation;
             var common = sessions.Create("common");
             var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
             var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
@@ -48,12 +45,9 @@ public class SessionConcurrencyTests
             kho.FinalizeHandover();
         }
 
-        using (var kho = region.Boot(0))
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 0, new MemfdHandler(), new CounterHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new MemfdHandler());
-            sessions.RegisterHandler(new CounterHandler());
+            var (kho, streams, sessions) = generation;
             var common = sessions.Retrieve("common");
             var expected = Enumerable.Range(0, Threads * PerThread).Where(i => i % PerThread % 3 != 0).Select(i => (ulong)i).ToHashSet();
             Assert.That(common.Items.Select(i => i.Token).ToHashSet(), Is.EquivalentTo(expected));

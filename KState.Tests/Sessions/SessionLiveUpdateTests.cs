@@ -9,17 +9,9 @@ namespace KState.Tests.Sessions;
 /// <summary>Sessions across real live updates: child processes save, this process boots and retrieves.</summary>
 public unsafe class SessionLiveUpdateTests
 {
-    private static (Kho Kho, KStateStreams Streams, KStateSessions Sessions, CounterHandler Counters) Boot(TestRegion region, bool withGone = false)
-    {
-        var kho = region.Boot(0);
-        var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams) { Version = "test" };
-        sessions.RegisterHandler(new MemfdHandler());
-        var counters = new CounterHandler();
-        sessions.RegisterHandler(counters);
-        if (withGone) sessions.RegisterHandler(new GoneHandler());
-        return (kho, streams, sessions, counters);
-    }
+    /// <summary>The next generation, in this process, with the handlers the child generations used.</summary>
+    private static SessionGeneration Boot(TestRegion region, CounterHandler counters, bool withGone = false) =>
+        withGone ? new(region, 0, new MemfdHandler(), counters, new GoneHandler()) : new(region, 0, new MemfdHandler(), counters);
 
     [Test]
     public void Sessions_items_shared_data_and_the_global_record_survive_a_live_update()
@@ -29,10 +21,10 @@ public unsafe class SessionLiveUpdateTests
         Assert.That(child.ExitCode, Is.Zero, child.ToString());
         Assert.That(child.Stdout, Does.Contain("log: freeze 2, freeze 3, freeze 9, pool freeze"), "items are saved in preservation order, across sessions, then shared data");
 
-        var (kho, streams, sessions, counters) = Boot(region);
-        using (kho)
-        using (streams)
+        var counters = new CounterHandler();
+        using (var generation = Boot(region, counters))
         {
+            var (kho, streams, sessions) = generation;
             Assert.That(kho.IsKhoBoot, Is.True, kho.BootReport);
             using (Assert.EnterMultipleScope())
             {
@@ -124,10 +116,10 @@ public unsafe class SessionLiveUpdateTests
         var child = Child.Run("sessions-save", region.Path);
         Assert.That(child.ExitCode, Is.Zero, child.ToString());
 
-        var (kho, streams, sessions, counters) = Boot(region, withGone: true);
-        using (kho)
-        using (streams)
+        var counters = new CounterHandler();
+        using (var generation = Boot(region, counters, withGone: true))
         {
+            var (kho, streams, sessions) = generation;
             var vm2 = sessions.Retrieve("vm-2");
             vm2.Retrieve<Counter>(9);
             Assert.That(vm2.Retrieve<string>(11), Is.EqualTo("a string only generation 1 can handle"));
@@ -161,10 +153,10 @@ public unsafe class SessionLiveUpdateTests
         Assert.That(child.Stdout, Does.Contain("log: freeze 1, freeze 2, freeze 3 fails, unfreeze 2, unfreeze 1"),
             "frozen items are unfrozen, last first");
 
-        var (kho, streams, sessions, _) = Boot(region);
-        using (kho)
-        using (streams)
+        var counters = new CounterHandler();
+        using (var generation = Boot(region, counters))
         {
+            var (kho, streams, sessions) = generation;
             if (mode == "exit")
             {
                 Assert.That(kho.IsKhoBoot, Is.False, "the failed handover was never committed");
@@ -191,10 +183,10 @@ public unsafe class SessionLiveUpdateTests
         var gen2 = Child.Run("sessions-chain-2", region.Path);
         Assert.That(gen2.ExitCode, Is.Zero, gen2.ToString());
 
-        var (kho, streams, sessions, counters) = Boot(region);
-        using (kho)
-        using (streams)
+        var counters = new CounterHandler();
+        using (var generation = Boot(region, counters))
         {
+            var (kho, streams, sessions) = generation;
             using (Assert.EnterMultipleScope())
             {
                 Assert.That(sessions.LiveUpdateCount, Is.EqualTo(2UL));

@@ -34,11 +34,9 @@ public class SessionModelTests
         var incoming = new List<ModelSession>();
         for (int g = 1; g <= generations; g++)
         {
-            using var kho = region.Boot(g == 1 ? 24UL << 20 : 0);
-            using var streams = new KStateStreams(kho);
-            var sessions = new KStateSessions(streams) { Version = $"gen{g}" };
-            sessions.RegisterHandler(new MemfdHandler());
-            sessions.RegisterHandler(new CounterHandler());
+            using var generation = new SessionGeneration(region, g == 1 ? 24UL << 20 : 0, new MemfdHandler(), new CounterHandler());
+            var (kho, _, sessions) = generation;
+            sessions.Version = $"gen{g}";
             Assert.That(sessions.LiveUpdateCount, Is.EqualTo((ulong)(g - 1)), $"seed {seed} gen {g}");
             Assert.That(sessions.IncomingSessions, Is.EqualTo(incoming.Select(s => s.Name)), $"seed {seed} gen {g}");
             if (g > 1) Assert.That(sessions.Previous!.Version, Is.EqualTo($"gen{g - 1}"));

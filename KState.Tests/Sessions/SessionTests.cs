@@ -15,7 +15,7 @@ public class SessionTests
         using var kho = region.Boot(32 << 20);
         using var b = MemfdBuffer.Create(kho, "buf", 5000);
         Assert.That((b.Size, b.Capacity, b.Folios.Count), Is.EqualTo((5000L, 8192L, 1)));
-        b.Write(4000, new byte[1000].AsSpan().ToArray().Select(_ => (byte)7).ToArray());
+        b.Write(4000, Enumerable.Repeat((byte)7, 1000).ToArray());
         b.Resize((5 << 20) + 1);
         Assert.That(b.Folios.Select(f => f.Order), Is.EqualTo(new[] { 1, 9, 9, 8 }), "2 MiB folios past the first, the last as small as it can be");
         Pattern.Fill(b, 3);
@@ -36,11 +36,9 @@ public class SessionTests
     public void Shared_data_is_preserved_with_the_first_item_and_released_with_the_last()
     {
         using var region = new TestRegion("flb");
-        using var kho = region.Boot();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
         var counters = new CounterHandler();
-        sessions.RegisterHandler(counters);
+        using var generation = new SessionGeneration(region, 8 << 20, counters);
+        var (kho, streams, sessions) = generation;
         ulong free = kho.FreePages;
         var s1 = sessions.Create("one");
         var s2 = sessions.Create("two");
@@ -59,11 +57,9 @@ public class SessionTests
     public void An_aborted_handover_unfreezes_items_and_lets_sessions_change_again()
     {
         using var region = new TestRegion("abort");
-        using var kho = region.Boot();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
         var counters = new CounterHandler();
-        sessions.RegisterHandler(counters);
+        using var generation = new SessionGeneration(region, 8 << 20, counters);
+        var (kho, streams, sessions) = generation;
         var s = sessions.Create("s");
         s.Preserve(1, new Counter(1));
         s.Preserve(2, new Counter(2));
@@ -82,11 +78,9 @@ public class SessionTests
     public void Handlers_are_registered_once_per_compatible_string()
     {
         using var region = new TestRegion("handlers");
-        using var kho = region.Boot();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
         var memfd = new MemfdHandler();
-        sessions.RegisterHandler(memfd);
+        using var generation = new SessionGeneration(region, 8 << 20, memfd);
+        var (kho, streams, sessions) = generation;
         sessions.RegisterHandler(memfd); // the same one again is fine
         Assert.Throws<KStateExistsException>(() => sessions.RegisterHandler(new MemfdHandler()));
         Assert.That(sessions.FindHandler(MemfdHandler.CompatibleString), Is.SameAs(memfd));
@@ -105,11 +99,9 @@ public class SessionTests
     {
         using var region = new TestRegion("damaged");
         ulong dataPhys;
-        using (var kho = region.Boot(16 << 20))
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 16 << 20, new MemfdHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new MemfdHandler());
+            var (kho, streams, sessions) = generation;
             var b = MemfdBuffer.Create(kho, "b", 6000);
             Pattern.Fill(b, 9);
             dataPhys = b.Folios[0].Phys;
@@ -117,11 +109,9 @@ public class SessionTests
             kho.FinalizeHandover();
             kho.PhysSpan(dataPhys, 1)[0] ^= 0xFF; // the contents change after the checksum was taken
         }
-        using (var kho = region.Boot(0))
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 0, new MemfdHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new MemfdHandler());
+            var (kho, streams, sessions) = generation;
             var s = sessions.Retrieve("s");
             var e = Assert.Throws<KStateCorruptException>(() => s.Retrieve(1))!;
             Assert.That(e.Message, Does.Contain("checksum"));
@@ -137,10 +127,9 @@ public class SessionTests
             ulong dir = streams.Set.GetOrCreate(SessionDirectory.StreamName).Segments[0].Phys;
             kho.PhysSpan(dir + 120, 1)[0] ^= 0x01;
         }
-        using (var kho = region.Boot(0))
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 0))
         {
-            var sessions = new KStateSessions(streams);
+            var (kho, streams, sessions) = generation;
             Assert.That(kho.IsKhoBoot, Is.True);
             Assert.That(sessions.IncomingProblem, Is.InstanceOf<KStateCorruptException>());
             Assert.Throws<KStateCorruptException>(() => sessions.Retrieve("t"));
@@ -152,10 +141,8 @@ public class SessionTests
     public void A_memfd_buffer_is_frozen_while_the_handover_is_finalized()
     {
         using var region = new TestRegion("memfd-frozen");
-        using var kho = region.Boot();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
-        sessions.RegisterHandler(new MemfdHandler());
+        using var generation = new SessionGeneration(region, 8 << 20, new MemfdHandler());
+        var (kho, streams, sessions) = generation;
         var b = MemfdBuffer.Create(kho, "b", 100);
         sessions.Create("s").Preserve(1, b);
         b.Write(0, [1, 2, 3]);
@@ -171,11 +158,9 @@ public class SessionTests
     public void Undoing_a_finalize_never_throws_and_reports_a_failing_unfreeze()
     {
         using var region = new TestRegion("undo");
-        using var kho = region.Boot();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
         var counters = new CounterHandler();
-        sessions.RegisterHandler(counters);
+        using var generation = new SessionGeneration(region, 8 << 20, counters);
+        var (kho, streams, sessions) = generation;
         var s = sessions.Create("s");
         s.Preserve(1, new Counter(1) { FailUnfreeze = true });
         s.Preserve(2, new Counter(2));
@@ -193,11 +178,9 @@ public class SessionTests
     public void A_second_finalize_while_the_first_runs_is_refused_and_the_first_commits_everything()
     {
         using var region = new TestRegion("two-finalizes");
-        using (var kho = region.Boot())
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 8 << 20, new CounterHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new CounterHandler());
+            var (kho, streams, sessions) = generation;
             sessions.Create("s").Preserve(1, new Counter(41));
             using var gate = new Gate();
             kho.AddParticipant(gate);
@@ -210,11 +193,9 @@ public class SessionTests
             first.Join();
             Assert.That(kho.IsFinalized, Is.True);
         }
-        using (var kho = region.Boot(0))
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 0, new CounterHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new CounterHandler());
+            var (kho, streams, sessions) = generation;
             Assert.That(sessions.Retrieve("s").Retrieve<Counter>(1).Value, Is.EqualTo(41));
         }
     }
@@ -223,21 +204,17 @@ public class SessionTests
     public void A_finish_that_fails_in_a_handler_resumes_without_finishing_anything_twice()
     {
         using var region = new TestRegion("finish-resume");
-        using (var kho = region.Boot())
-        using (var streams = new KStateStreams(kho))
+        using (var generation = new SessionGeneration(region, 8 << 20, new CounterHandler()))
         {
-            var sessions = new KStateSessions(streams);
-            sessions.RegisterHandler(new CounterHandler());
+            var (kho, streams, sessions) = generation;
             var s = sessions.Create("s");
             for (ulong t = 1; t <= 3; t++) s.Preserve(t, new Counter((long)t));
             kho.FinalizeHandover();
         }
-        using (var kho = region.Boot(0))
-        using (var streams = new KStateStreams(kho))
+        var counters = new CounterHandler();
+        using (var generation = new SessionGeneration(region, 0, counters))
         {
-            var sessions = new KStateSessions(streams);
-            var counters = new CounterHandler();
-            sessions.RegisterHandler(counters);
+            var (kho, streams, sessions) = generation;
             var s = sessions.Retrieve("s");
             s.Retrieve(1);
             s.Retrieve(3);
