@@ -59,13 +59,8 @@ public sealed partial class KStateSessions
             if (_sharedRetrieved.TryGetValue(handler.Compatible, out var data)) return data;
             var entry = _incoming?.Shared.FirstOrDefault(s => s.Compatible == handler.Compatible)
                 ?? throw new KStateNotFoundException($"the handover has no shared data '{handler.Compatible}'");
-            var reader = _streams.Set.Open(SessionDirectory.StreamName);
-            if (!reader.TryFind(SessionDirectory.SharedId, entry.Instance, out var rec))
-                throw new KStateCorruptException($"shared data '{entry.Compatible}' is listed but its record is missing");
-            var c = rec.Cursor;
-            c.ReadString();
-            c.ReadUInt32();
-            data = handler.Retrieve(Kho, c, rec.Version) ?? throw new KStateInvalidException($"shared data '{handler.Compatible}' retrieved null");
+            var state = SessionDirectory.SharedState(_streams.Set.Open(SessionDirectory.StreamName), entry, out uint version);
+            data = handler.Retrieve(Kho, state, version) ?? throw new KStateInvalidException($"shared data '{handler.Compatible}' retrieved null");
             _sharedRetrieved.Add(handler.Compatible, data);
             return data;
         }

@@ -22,6 +22,7 @@ public sealed partial class KStateSessions
 {
     private readonly KStateStreams _streams;
     private readonly Dictionary<string, ItemHandler> _handlers = new(StringComparer.Ordinal);
+    private readonly List<ItemHandler> _handlerOrder = [];        // registration order: who is asked first
     private readonly Dictionary<string, SharedDataHandler> _sharedHandlers = new(StringComparer.Ordinal);
     private readonly List<Session> _outgoing = [];
     private readonly List<OutgoingItem> _order = [];             // every outgoing item, in preservation order
@@ -108,6 +109,7 @@ public sealed partial class KStateSessions
                 if (_sharedHandlers.TryGetValue(s.Compatible, out var k) && !ReferenceEquals(k, s))
                     throw new KStateExistsException($"other shared data is already registered as '{s.Compatible}'");
             _handlers.Add(handler.Compatible, handler);
+            _handlerOrder.Add(handler);
             foreach (var s in handler.SharedData) _sharedHandlers.TryAdd(s.Compatible, s);
         }
     }
@@ -122,7 +124,7 @@ public sealed partial class KStateSessions
     {
         lock (Gate)
         {
-            foreach (var h in _handlers.Values)
+            foreach (var h in _handlerOrder)
                 if (h.CanPreserve(item)) return h;
             return null;
         }

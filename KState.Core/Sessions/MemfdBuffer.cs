@@ -48,11 +48,7 @@ public sealed class MemfdBuffer : IDisposable
 
     internal static MemfdBuffer Adopt(Kho kho, string name, long size, List<Folio> folios) => new(kho, name, size, folios);
 
-    internal static void CheckName(string name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Contains('\0') || System.Text.Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
-            throw new KStateInvalidException($"memfd name '{name}' must be 1 to {MaxNameBytes} UTF-8 bytes without NUL");
-    }
+    internal static void CheckName(string name) => SessionNames.Check(name, "memfd name", MaxNameBytes);
 
     /// <summary>The machine whose memory holds the buffer.</summary>
     public Kho Kho { get; }

@@ -210,6 +210,19 @@ public sealed class SessionDirectory
         foreach (var compat in shared) w.PutString(compat);
     }
 
+    /// <summary>The handler's bytes of a shared-data record (past what <see cref="BeginShared"/> wrote), and its version.</summary>
+    /// <exception cref="KStateCorruptException">The record is missing or damaged.</exception>
+    internal static RecordCursor SharedState(RecordReader reader, SharedEntry entry, out uint version)
+    {
+        if (!reader.TryFind(SharedId, entry.Instance, out var rec))
+            throw new KStateCorruptException($"shared data '{entry.Compatible}' is listed but its record is missing");
+        var c = rec.Cursor;
+        c.ReadString();
+        c.ReadUInt32();
+        version = rec.Version;
+        return c;
+    }
+
     /// <summary>Opens a shared-data record; the handler's state follows, then <see cref="RecordWriter.EndRecord"/>.</summary>
     internal static void BeginShared(RecordWriter w, ulong instance, string compatible, uint version, uint users)
     {

@@ -7,9 +7,9 @@ internal static class SessionNames
 {
     public const int MaxBytes = 63;
 
-    public static void Check(string? name, string what)
+    public static void Check(string? name, string what, int maxBytes = MaxBytes)
     {
-        if (string.IsNullOrEmpty(name) || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > MaxBytes)
-            throw new KStateInvalidException($"{what} '{name}' must be 1 to {MaxBytes} UTF-8 bytes without NUL");
+        if (string.IsNullOrEmpty(name) || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > maxBytes)
+            throw new KStateInvalidException($"{what} '{name}' must be 1 to {maxBytes} UTF-8 bytes without NUL");
     }
 }
