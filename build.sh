@@ -4,7 +4,8 @@
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress")
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
-#   ./build.sh native   publish libkstate.so, kstate.h and kstate.pc into one folder and print it
+#   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
+#   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/, include/, lib/pkgconfig/
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -37,9 +38,11 @@ build() {
 
 NATIVE=artifacts/native
 
-# Native AOT: libkstate.so with its header and pkg-config file, in one folder.
+# Native AOT: libkstate.so with its header and pkg-config file, in one folder. libkstate.so reaches POSIX through
+# Mono.Unix, whose shim libMono.Unix.so the publish puts beside it; libkstate.so's run path ($ORIGIN) finds it there.
 native() {
   dotnet publish KState.Native/KState.Native.csproj -c $CONFIG -o $NATIVE --verbosity quiet -nologo -clp:NoSummary
+  [[ -f $NATIVE/libMono.Unix.so ]] || die "publish did not put libMono.Unix.so beside libkstate.so"
   cp KState.Native/include/kstate.h $NATIVE/
   local prefix
   prefix=$(cd $NATIVE && pwd)
@@ -52,6 +55,38 @@ Version: 0.1.0
 Cflags: -I\${prefix}
 Libs: -L\${prefix} -lkstate -Wl,-rpath,\${prefix}
 PC
+}
+
+# Installs the published library under a prefix, then builds and runs the talk example against that prefix alone
+# (pkg-config only, from another directory) so a broken install fails here rather than in a user's build.
+install_to() {
+  local prefix=${1:-artifacts/install}
+  mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
+  prefix=$(cd "$prefix" && pwd)
+  install -m 0755 $NATIVE/libkstate.so $NATIVE/libMono.Unix.so "$prefix/lib/"
+  install -m 0644 $NATIVE/kstate.h "$prefix/include/"
+  cat > "$prefix/lib/pkgconfig/kstate.pc" <<PC
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: kstate
+Description: KState: KHO emulation and KSTATE for C
+Version: 0.1.0
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -lkstate -Wl,-rpath,\${libdir}
+PC
+  local work region out
+  work=$(mktemp -d)
+  region=/dev/shm/kstate-install-check-$$
+  trap 'rm -rf "$work"; rm -f "$region"' RETURN
+  # shellcheck disable=SC2046 # pkg-config's output is meant to be split
+  gcc -Wall -Werror -o "$work/talk" KState.Native/examples/talk.c \
+    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kstate)
+  (cd "$work" && env -u LD_LIBRARY_PATH ./talk save "$region" >/dev/null && env -u LD_LIBRARY_PATH ./talk restore "$region") > "$work/out" \
+    || die "the talk example failed from the installed prefix $prefix"
+  grep -q "restored: i=42" "$work/out" || die "the talk example did not restore from the installed prefix $prefix"
+  echo "$prefix"
 }
 
 # Runs the NUnit suite with a filter and prints "N passed, N failed" from the TRX counters.
@@ -82,6 +117,7 @@ case "${1:-demo}" in
     ensure_tools
     build
     native
+    install_to >/dev/null
     export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
     KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
     run_tests "TestCategory!=Stress"
@@ -99,11 +135,16 @@ case "${1:-demo}" in
     native
     cd $NATIVE && pwd
     ;;
+  install)
+    ensure_tools
+    native
+    install_to "${@:2}"
+    ;;
   bench)
     ensure_tools
     dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
     ;;
   *)
-    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native])"
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native|install])"
     ;;
 esac
