@@ -20,7 +20,7 @@ internal static class RecordBench
         return b;
     }
 
-    /// <summary>A unique region path under /dev/shm; remove it with <see cref="Kho.RemoveRegion"/>.</summary>
+    /// <summary>A unique region path under /dev/shm; remove it with <see cref="Kho.RemoveRegion(string)"/>.</summary>
     public static string RegionPath(string tag) => $"/dev/shm/kstate-rbench-{tag}-{Environment.ProcessId}-{Guid.NewGuid():N}";
 
     /// <summary>Boot options for benchmarks: no poisoning (it would write every freed byte).</summary>

@@ -5,7 +5,7 @@ using KState.Machine.Region;
 
 namespace KState;
 
-/// <summary>Options of <see cref="Kho.Init"/>.</summary>
+/// <summary>Options of <see cref="Kho.Init(string, ulong, KhoOptions?)"/>.</summary>
 public sealed record KhoOptions
 {
     /// <summary>Fill memory released at boot (and freed folios) with <see cref="Kho.PoisonByte"/>, so code that
@@ -22,7 +22,7 @@ public sealed record KhoOptions
 
 /// <summary>
 /// One generation's view of the emulated machine: a region booted by this process. It allocates folios, preserves
-/// what must survive, and finalizes a handover; the next generation's <see cref="Init"/> boots on the region and
+/// what must survive, and finalizes a handover; the next generation's <see cref="Init(string, ulong, KhoOptions?)"/> boots on the region and
 /// restores exactly that. Thread-safe. The C ABI's <c>kho_*</c> functions map one to one onto its members.
 /// </summary>
 public sealed unsafe partial class Kho : IDisposable
@@ -61,31 +61,30 @@ public sealed unsafe partial class Kho : IDisposable
     /// <summary>
     /// Boots this process on a region (<c>kho_init</c>): adopts <paramref name="path"/> if it exists (size may be 0),
     /// else creates it with <paramref name="size"/> bytes reserved. Then finds, validates and ingests the newest
-    /// committed handover, if any (see <see cref="IsKhoBoot"/> and <see cref="BootReport"/>).
+    /// committed handover, if any (see <see cref="IsKhoBoot"/> and <see cref="BootReport"/>). A new region appears at
+    /// its path only once complete (it is made as <c>.kstate-new-PID-RANDOM</c> in the same directory and renamed);
+    /// an existing file is never written unless its header proves it a KState region.
     /// </summary>
     /// <exception cref="KStateBusyException">Another process has the region booted.</exception>
     /// <exception cref="KStateNoSpaceException">The file system cannot hold a region of that size.</exception>
-    /// <exception cref="KStateInvalidException">Bad size, a symlink, a file owned by someone else or open to group/others.</exception>
-    /// <exception cref="KStateCorruptException">The region header is damaged or the file was truncated.</exception>
+    /// <exception cref="KStateInvalidException">Bad size or options (nothing is created then), a symlink, a file that is
+    /// not regular, owned by someone else or open to group/others.</exception>
+    /// <exception cref="KStateCorruptException">The file is not a KState region (its header is blank or damaged) or was truncated.</exception>
     /// <exception cref="KStateNotFoundException">The region does not exist and <paramref name="size"/> is 0.</exception>
     public static Kho Init(string path, ulong size, KhoOptions? options = null)
     {
         options ??= new KhoOptions();
-        var region = ShmRegion.OpenOrCreate(path, size);
+        // Every option is checked before anything is created, so a bad one leaves no file behind.
+        Layout? create = size == 0 ? null : Layout.Compute(size, options.ScratchSize ?? Layout.DefaultScratchSize(size));
+        var region = ShmRegion.OpenOrCreate(path, create);
         try
         {
-            var header = new Span<byte>(region.Base, PageSize);
             Layout layout;
-            if (Layout.IsBlank(header))
-            {
-                layout = Layout.Compute(region.Size, options.ScratchSize ?? Layout.DefaultScratchSize(region.Size));
-                // Header, slots and summary: with every summary bit clear, whatever the map pages hold is never read.
-                new Span<byte>(region.Base, (int)(layout.SummaryOffset + layout.SummaryBytes)).Clear();
-                layout.WriteHeader(header);
-            }
+            if (region.Created)
+                layout = create!;
             else
             {
-                layout = Layout.ReadHeader(header, region.Size);
+                layout = Layout.ReadHeader(new ReadOnlySpan<byte>(region.Base, PageSize), region.Size);
                 if (size != 0 && size != layout.RegionSize)
                     Throw.Invalid($"region {path} has {layout.RegionSize} bytes, not the {size} asked for (pass 0 to adopt it as it is)");
             }
@@ -100,8 +99,20 @@ public sealed unsafe partial class Kho : IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="Init(string, ulong, KhoOptions?)"/> with the path as the file system's bytes, exactly as given
+    /// (no UTF-8 decoding: a name that is not valid UTF-8 is kept byte for byte). For the C ABI.
+    /// </summary>
+    /// <exception cref="KStateInvalidException">The path is empty or holds a NUL byte, or as for the string overload.</exception>
+    public static Kho Init(ReadOnlySpan<byte> path, ulong size, KhoOptions? options = null) =>
+        Init(UnixPath.FromBytes(path), size, options);
+
     /// <summary>Removes a region file. A missing file is not an error.</summary>
     public static void RemoveRegion(string path) => ShmRegion.Remove(path);
+
+    /// <summary>Removes a region file named by the file system's bytes, exactly as given. A missing file is not an error.</summary>
+    /// <exception cref="KStateInvalidException">The path is empty or holds a NUL byte.</exception>
+    public static void RemoveRegion(ReadOnlySpan<byte> path) => ShmRegion.Remove(UnixPath.FromBytes(path));
 
     /// <summary>The region's path.</summary>
     public string RegionPath => _region.Path;

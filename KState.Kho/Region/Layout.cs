@@ -95,17 +95,15 @@ internal sealed record Layout
         BinaryPrimitives.WriteUInt64LittleEndian(h[80..], ScratchSize);
         BinaryPrimitives.WriteUInt64LittleEndian(h[88..], DataOffset);
         BinaryPrimitives.WriteUInt64LittleEndian(h[96..], XxHash3.HashToUInt64(h[8..96]));
-        // The magic goes last: a creation that dies before this leaves a header that reads as "never initialized".
         BinaryPrimitives.WriteUInt64LittleEndian(h, Magic);
     }
-
-    /// <summary>True when the header page was never initialized (all of the header is zero).</summary>
-    public static bool IsBlank(ReadOnlySpan<byte> h) => !h[..HeaderBytes].ContainsAnyExcept((byte)0);
 
     /// <summary>Reads and checks a header against the file's real size.</summary>
     /// <exception cref="KStateCorruptException">The header is damaged or does not describe this file.</exception>
     public static Layout ReadHeader(ReadOnlySpan<byte> h, ulong fileSize)
     {
+        // KState renames a region into place only once its header is written (ShmRegion), so a blank one is someone's data.
+        if (!h[..HeaderBytes].ContainsAnyExcept((byte)0)) Throw.Corrupt("region header is blank: not a KState region (left untouched)", 0);
         if (BinaryPrimitives.ReadUInt64LittleEndian(h) != Magic) Throw.Corrupt("region header: bad magic (not a KState region)", 0);
         if (BinaryPrimitives.ReadUInt64LittleEndian(h[96..]) != XxHash3.HashToUInt64(h[8..96])) Throw.Corrupt("region header: checksum mismatch", 96);
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(h[8..]);

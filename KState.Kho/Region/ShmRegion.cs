@@ -1,19 +1,28 @@
-using System.Runtime.InteropServices;
+using Mono.Unix.Native;
 
 namespace KState.Machine.Region;
 
 /// <summary>
-/// The file that plays the machine's physical memory: created with its full size reserved (so a full tmpfs fails
-/// here, never with SIGBUS later), mode 0600, opened without following links, owner-checked, locked exclusively
-/// by the one generation that has it booted, and mapped shared at whatever address the OS picks.
+/// The file that plays the machine's physical memory. A new region is made under a temporary name beside its path
+/// (<see cref="UnixPath.TempPrefix"/>), reserved in full (so a full tmpfs fails here, never with SIGBUS later),
+/// given its header, and only then renamed into place without replacing anything: a file at a region's path is a
+/// complete region or not ours, and is never written unless its header proves it a region. Files are opened without
+/// following links or blocking, refused unless regular, owned by this user and mode 0600, locked exclusively by the
+/// one generation that has them booted, and mapped shared at whatever address the OS picks.
 /// </summary>
 internal sealed unsafe class ShmRegion : IDisposable
 {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before we can see it is not a regular file.
+    private const OpenFlags OpenExisting = OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK;
+    private const FilePermissions Mode0600 = FilePermissions.S_IRUSR | FilePermissions.S_IWUSR;
+
     private int _fd;
 
     public string Path { get; }
     public byte* Base { get; private set; }
     public ulong Size { get; }
+
+    /// <summary>True when this call made the region: its header is written, everything after it is zero.</summary>
     public bool Created { get; }
 
     private ShmRegion(string path, int fd, byte* mapped, ulong size, bool created)
@@ -25,47 +34,23 @@ internal sealed unsafe class ShmRegion : IDisposable
         Created = created;
     }
 
-    /// <summary>Adopts <paramref name="path"/> if it exists, else creates it with <paramref name="size"/> bytes.</summary>
-    public static ShmRegion OpenOrCreate(string path, ulong size)
+    /// <summary>Adopts <paramref name="path"/> if it exists, else creates it with <paramref name="create"/>'s size and header.</summary>
+    /// <param name="path">The region file.</param>
+    /// <param name="create">The layout of a new region, or null to adopt only.</param>
+    public static ShmRegion OpenOrCreate(string path, Layout? create)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        bool created = false;
-        int fd = Libc.Open(path, Libc.O_RDWR | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-        if (fd < 0 && Marshal.GetLastPInvokeError() == Libc.ENOENT)
+        for (int attempt = 0; ; attempt++)
         {
-            if (size == 0) Throw.NotFound($"region {path} does not exist and no size was given to create it");
-            fd = Libc.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0x180 /* 0600 */);
-            created = fd >= 0;
-        }
-        if (fd < 0) ThrowOpenError(path, Marshal.GetLastPInvokeError());
-        try
-        {
-            if (Libc.Flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) != 0)
-            {
-                int e = Marshal.GetLastPInvokeError();
-                if (e == Libc.EWOULDBLOCK) Throw.Busy($"region {path} is booted by another process (locked)");
-                Throw.Invalid($"region {path}: flock failed: {Libc.ErrorText(e)}");
-            }
-            CheckOwnership(path, fd);
-            if (Libc.FStat(fd, out var st) != 0) Throw.Invalid($"region {path}: fstat failed");
-            if (st.st_size == 0)
-            {
-                // Created but never reserved (here, or by a creator that died before fallocate): finish the creation.
-                if (size == 0) Throw.Corrupt($"region {path} is empty (a creation that never finished) and no size was given", 0);
-                Reserve(path, fd, size);
-                created = true;
-                Libc.FStat(fd, out st);
-            }
-            ulong actual = (ulong)st.st_size; // a size differing from the one asked for is judged by Kho.Init, after the header
-            nint p = Libc.Mmap(0, (nuint)actual, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
-            if (p == Libc.MAP_FAILED) Throw.OutOfMemory($"region {path}: mmap of {actual} bytes failed: {Libc.ErrorText(Marshal.GetLastPInvokeError())}");
-            return new ShmRegion(path, fd, (byte*)p, actual, created);
-        }
-        catch
-        {
-            if (created) Libc.Unlink(path); // unlink while still locked, so nobody adopts a half-made region
-            Libc.Close(fd);
-            throw;
+            int fd = Syscall.open(path, OpenFlags.O_RDWR | OpenExisting);
+            if (fd >= 0) return Adopt(path, fd, writable: true);
+            var e = PosixError.Last;
+            if (e != Errno.ENOENT) PosixError.Throw(e, $"region {path}");
+            if (create is null) Throw.NotFound($"region {path} does not exist and no size was given to create it");
+            var made = Create(path, create);
+            if (made is not null) return made;
+            // Another process put its region at the path first: adopt it (busy while it is booted), once.
+            if (attempt > 0) Throw.Busy($"region {path} is being created and removed by other processes at the same moment");
         }
     }
 
@@ -73,62 +58,139 @@ internal sealed unsafe class ShmRegion : IDisposable
     public static ShmRegion OpenReadOnly(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            int e = Marshal.GetLastPInvokeError();
-            if (e == Libc.ENOENT) Throw.NotFound($"region {path} does not exist");
-            ThrowOpenError(path, e);
-        }
+        int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenExisting);
+        if (fd < 0) PosixError.Throw(PosixError.Last, $"region {path}");
+        return Adopt(path, fd, writable: false);
+    }
+
+    private static ShmRegion Adopt(string path, int fd, bool writable)
+    {
         try
         {
-            if (Libc.Flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) != 0)
-            {
-                int e = Marshal.GetLastPInvokeError();
-                if (e == Libc.EWOULDBLOCK) Throw.Busy($"region {path} is booted by a running process; inspect it after that generation exits");
-                Throw.Invalid($"region {path}: flock failed: {Libc.ErrorText(e)}");
-            }
-            CheckOwnership(path, fd);
-            if (Libc.FStat(fd, out var st) != 0) Throw.Invalid($"region {path}: fstat failed");
-            if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a region", 0);
-            nint p = Libc.Mmap(0, (nuint)st.st_size, Libc.PROT_READ, Libc.MAP_SHARED, fd, 0);
-            if (p == Libc.MAP_FAILED) Throw.OutOfMemory($"region {path}: mmap failed: {Libc.ErrorText(Marshal.GetLastPInvokeError())}");
-            return new ShmRegion(path, fd, (byte*)p, (ulong)st.st_size, false);
+            var type = Stat(path, fd).st_mode & FilePermissions.S_IFMT;
+            if (type != FilePermissions.S_IFREG) Throw.Invalid($"region {path} is not a regular file ({Describe(type)})");
+            int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFL);
+            if (flags < 0 || Syscall.fcntl(fd, FcntlCommand.F_SETFL, flags & ~NativeConvert.FromOpenFlags(OpenFlags.O_NONBLOCK)) < 0)
+                PosixError.Throw(PosixError.Last, $"region {path}: fcntl");
+            Lock(path, fd, writable ? Libc.LOCK_EX : Libc.LOCK_SH);
+            var st = Stat(path, fd); // again under the lock: owner, mode and size as the lock holder sees them
+            if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {path} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
+            var access = st.st_mode & FilePermissions.ACCESSPERMS;
+            if ((access & (FilePermissions.S_IRWXG | FilePermissions.S_IRWXO)) != 0)
+                Throw.Invalid($"region {path} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)");
+            if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a KState region", 0);
+            ulong size = (ulong)st.st_size; // a size differing from the header's is judged by whoever reads the header
+            return new ShmRegion(path, fd, Map(path, fd, size, writable), size, created: false);
         }
         catch
         {
-            Libc.Close(fd);
+            Syscall.close(fd); // closing drops the lock
             throw;
         }
     }
 
-    private static void ThrowOpenError(string path, int errno)
+    /// <summary>Makes a complete region under a temporary name and renames it into place; null when another
+    /// process put a file at the path first (nothing is left behind then).</summary>
+    private static ShmRegion? Create(string path, Layout layout)
     {
-        if (errno == Libc.ELOOP) Throw.Invalid($"region {path} is a symbolic link; refusing to follow it");
-        if (errno == Libc.EEXIST) Throw.Busy($"region {path} was created by another process at the same moment");
-        if (errno == Libc.ENOSPC) Throw.NoSpace($"region {path}: no space to create it");
-        Throw.Invalid($"region {path}: open failed: {Libc.ErrorText(errno)}");
+        string temp = UnixPath.TempBeside(path);
+        int fd = Syscall.open(temp, OpenFlags.O_RDWR | OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, Mode0600);
+        if (fd < 0) PosixError.Throw(PosixError.Last, $"region {path}: creating {temp}");
+        byte* mapped = null;
+        try
+        {
+            if (Syscall.fchmod(fd, Mode0600) != 0) PosixError.Throw(PosixError.Last, $"region {path}: fchmod"); // whatever the umask
+            Lock(path, fd, Libc.LOCK_EX); // locked before it has its name, so nobody else boots it in between
+            Reserve(path, fd, layout.RegionSize);
+            mapped = Map(path, fd, layout.RegionSize, writable: true);
+            layout.WriteHeader(new Span<byte>(mapped, Layout.HeaderBytes));
+            // On a disk-backed path the header must be on disk before the name is, or a power cut could name a blank file.
+            if (Syscall.msync((nint)mapped, Layout.PageSize, MsyncFlags.MS_SYNC) != 0) PosixError.Throw(PosixError.Last, $"region {path}: msync");
+            if (!Publish(temp, path))
+            {
+                Syscall.munmap((nint)mapped, layout.RegionSize);
+                Syscall.unlink(temp);
+                Syscall.close(fd);
+                return null;
+            }
+            return new ShmRegion(path, fd, mapped, layout.RegionSize, created: true);
+        }
+        catch
+        {
+            if (mapped != null) Syscall.munmap((nint)mapped, layout.RegionSize);
+            Syscall.unlink(temp);
+            Syscall.close(fd);
+            throw;
+        }
     }
 
-    private static void CheckOwnership(string path, int fd)
+    /// <summary>Gives the temporary file the region's name unless something already has it: false then.</summary>
+    private static bool Publish(string temp, string path)
     {
-        if (Libc.FStat(fd, out var st) != 0) Throw.Invalid($"region {path}: fstat failed");
-        if ((st.st_mode & Libc.S_IFMT) != Libc.S_IFREG) Throw.Invalid($"region {path} is not a regular file");
-        if (st.st_uid != Libc.GetEuid()) Throw.Invalid($"region {path} is owned by uid {st.st_uid}, not by this user (uid {Libc.GetEuid()})");
-        if ((st.st_mode & 0x3F) != 0) Throw.Invalid($"region {path} has mode {Convert.ToString(st.st_mode & 0x1FF, 8)}: group or others may access it (expected 600)");
+        byte[] from = UnixPath.ToNulTerminated(temp), to = UnixPath.ToNulTerminated(path);
+        Errno e;
+        try
+        {
+            fixed (byte* f = from, t = to)
+                e = Libc.RenameAt2(Libc.AT_FDCWD, f, Libc.AT_FDCWD, t, Libc.RENAME_NOREPLACE) == 0 ? 0 : PosixError.Last;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            e = Errno.ENOSYS; // glibc before 2.28: fall back to link below
+        }
+        if (e == 0) return true;
+        if (e == Errno.EEXIST) return false;
+        if (e != Errno.EINVAL && e != Errno.ENOSYS) PosixError.Throw(e, $"region {path}: renaming {temp} into place");
+        // No RENAME_NOREPLACE here (kernel or file system): a hard link never replaces an existing file either.
+        if (Syscall.link(temp, path) != 0)
+        {
+            e = PosixError.Last;
+            if (e == Errno.EEXIST) return false;
+            PosixError.Throw(e, $"region {path}: linking {temp} into place");
+        }
+        Syscall.unlink(temp);
+        return true;
     }
 
-    private static void Reserve(string path, int fd, ulong size)
+    /// <summary>Reserves the file's full size; the errno is returned, not set.</summary>
+    internal static void Reserve(string path, int fd, ulong size)
     {
-        if (size % Layout.PageSize != 0 || size < Layout.MinRegionSize || size > Layout.MaxRegionSize)
-            Throw.Invalid($"region size {size} must be a multiple of {Layout.PageSize} between {Layout.MinRegionSize} and {Layout.MaxRegionSize}");
-        int rc = Libc.PosixFallocate(fd, 0, (long)size);
-        if (rc == Libc.ENOSPC) Throw.NoSpace($"region {path}: cannot reserve {size} bytes: no space left on the file system");
-        if (rc != 0) Throw.NoSpace($"region {path}: cannot reserve {size} bytes: {Libc.ErrorText(rc)}");
+        int rc;
+        do rc = Syscall.posix_fallocate(fd, 0, size);
+        while (rc != 0 && PosixError.FromReturn(rc) == Errno.EINTR); // a signal during a long reservation
+        if (rc != 0) PosixError.Throw(PosixError.FromReturn(rc), $"region {path}: cannot reserve {size} bytes");
     }
+
+    private static void Lock(string path, int fd, int op)
+    {
+        if (Libc.Flock(fd, op | Libc.LOCK_NB) != 0) PosixError.Throw(PosixError.Last, $"region {path}");
+    }
+
+    private static Stat Stat(string path, int fd)
+    {
+        if (Syscall.fstat(fd, out var st) != 0) PosixError.Throw(PosixError.Last, $"region {path}: fstat");
+        return st;
+    }
+
+    private static byte* Map(string path, int fd, ulong size, bool writable)
+    {
+        var prot = writable ? MmapProts.PROT_READ | MmapProts.PROT_WRITE : MmapProts.PROT_READ;
+        nint p = Syscall.mmap(0, size, prot, MmapFlags.MAP_SHARED, fd, 0);
+        if (p == -1) PosixError.Throw(PosixError.Last, $"region {path}: mapping {size} bytes");
+        return (byte*)p;
+    }
+
+    private static string Describe(FilePermissions type) => type switch
+    {
+        FilePermissions.S_IFIFO => "a FIFO",
+        FilePermissions.S_IFDIR => "a directory",
+        FilePermissions.S_IFCHR or FilePermissions.S_IFBLK => "a device",
+        FilePermissions.S_IFSOCK => "a socket",
+        _ => $"file type 0{Convert.ToString((int)type, 8)}",
+    };
 
     /// <summary>Removes a region file (used by tests and tools). Missing files are not an error.</summary>
-    public static void Remove(string path) => Libc.Unlink(path);
+    public static void Remove(string path) => Syscall.unlink(path);
 
     public void Dispose()
     {
@@ -137,12 +199,12 @@ internal sealed unsafe class ShmRegion : IDisposable
         if (_fd >= 0) Libc.Flock(_fd, Libc.LOCK_UN);
         if (Base != null)
         {
-            Libc.Munmap((nint)Base, (nuint)Size);
+            Syscall.munmap((nint)Base, Size);
             Base = null;
         }
         if (_fd >= 0)
         {
-            Libc.Close(_fd); // closing drops the flock
+            Syscall.close(_fd);
             _fd = -1;
         }
     }
