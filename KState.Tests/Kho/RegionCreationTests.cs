@@ -122,6 +122,33 @@ public class RegionCreationTests
     }
 
     [Test]
+    public void Two_creators_racing_for_one_path_leave_one_complete_region_booted_by_one_of_them()
+    {
+        using var dir = new TestDir();
+        for (int round = 0; round < 20; round++)
+        {
+            string path = dir.File($"race-{round}");
+            using var start = new Barrier(2);
+            var outcomes = Enumerable.Range(0, 2).Select(_ => Task.Run<object>(() =>
+            {
+                start.SignalAndWait();
+                try { return Kho.Init(path, Size); }
+                catch (KStateException e) { return e; }
+            })).ToArray();
+            Task.WaitAll(outcomes);
+            var booted = outcomes.Select(t => t.Result).OfType<Kho>().ToList();
+            var refused = outcomes.Select(t => t.Result).OfType<KStateException>().ToList();
+            using (Assert.EnterMultipleScope())
+            {
+                Assert.That(booted, Has.Count.EqualTo(1), $"round {round}: {string.Join("; ", refused.Select(e => e.Message))}");
+                Assert.That(refused, Has.All.TypeOf<KStateBusyException>(), $"round {round}");
+            }
+            foreach (var kho in booted) kho.Dispose();
+        }
+        Assert.That(dir.Names().Order(), Is.EqualTo(Enumerable.Range(0, 20).Select(i => $"race-{i}").Order()), "no temporary file left");
+    }
+
+    [Test]
     public void A_creation_that_fails_for_space_leaves_no_temporary_file()
     {
         using var dir = new TestDir();
