@@ -122,6 +122,17 @@ public partial class NativeAbiMisuseTests
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }
 
+    [TestCase("chain-depth-outer-first")]
+    [TestCase("chain-depth-inner-first")]
+    public void A_deep_struct_chain_is_refused_or_accepted_the_same_whatever_was_used_first_and_what_is_accepted_saves(string scenario)
+    {
+        string exe = _c.Build("tests/core_rules.c");
+        using var region = new TestRegion("cdepth");
+        var r = _c.Run(exe, region.Path, scenario);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
+    }
+
     [GeneratedRegex(@"^[a-z_ ]*?[\w ]+?\**\s*\**(\w+)\((?:[^;{}]*)\);", RegexOptions.Multiline)]
     private static partial Regex Prototype();
 
