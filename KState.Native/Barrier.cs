@@ -10,8 +10,11 @@ namespace KState.Native;
 /// </summary>
 internal static class Barrier
 {
-    // Readers: every outermost call. Writer: kho_init/kho_exit. Nested calls (from callbacks) are covered by their outer call.
-    private static readonly ReaderWriterLockSlim Gate = new(LockRecursionPolicy.NoRecursion);
+    // Shared: every outermost call. Exclusive: kho_init/kho_exit. Nested calls (from callbacks) are covered by their outer call.
+    // s_state counts the calls in flight; WriterBit is set while kho_init/kho_exit waits or runs, so new calls wait then.
+    private const int WriterBit = 1 << 30;
+    private static int s_state;
+    private static readonly Lock Writers = new();
     [ThreadStatic] private static int t_depth;
 
     /// <summary>Runs a call returning 0 or a negative errno.</summary>
@@ -58,6 +61,49 @@ internal static class Barrier
         return result;
     }
 
+    /// <summary>As <see cref="Run(Action)"/>, with the call's argument passed through (a static lambda allocates nothing).</summary>
+    public static int Run<TArg>(TArg arg, Action<TArg> action)
+    {
+        bool reading = false;
+        try
+        {
+            reading = Enter();
+            action(arg);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return -NativeState.Fail(e);
+        }
+        finally
+        {
+            Leave(reading);
+        }
+    }
+
+    /// <summary>As <see cref="Get{T}(Func{T}, T)"/>, with the call's argument passed through (a static lambda allocates nothing).</summary>
+    public static T Get<TArg, T>(TArg arg, Func<TArg, T> call, T failed = default) where T : unmanaged
+    {
+        bool reading = false;
+        int err = 0;
+        T result = failed;
+        try
+        {
+            reading = Enter();
+            result = call(arg);
+        }
+        catch (Exception e)
+        {
+            err = NativeState.Fail(e);
+        }
+        finally
+        {
+            Leave(reading);
+        }
+        if (err != 0) Marshal.SetLastSystemError(err);
+        return result;
+    }
+
     /// <summary>
     /// kho_init and kho_exit: waits until no call is in flight on any thread, then runs alone. From inside a call on
     /// this thread (a callback) it is refused with EBUSY: that call still uses the region.
@@ -69,7 +115,7 @@ internal static class Barrier
         bool writing = false;
         try
         {
-            Gate.EnterWriteLock();
+            EnterExclusive();
             writing = true;
             t_depth++;
             action();
@@ -84,13 +130,10 @@ internal static class Barrier
             if (writing)
             {
                 t_depth--;
-                Gate.ExitWriteLock();
+                ExitExclusive();
             }
         }
     }
-
-    /// <summary>True when this thread is inside a call (so the caller is a callback).</summary>
-    public static bool InsideCall => t_depth > 0;
 
     private static bool Enter()
     {
@@ -99,7 +142,7 @@ internal static class Barrier
             t_depth++;
             return false;
         }
-        Gate.EnterReadLock();
+        EnterShared();
         t_depth = 1;
         return true;
     }
@@ -109,12 +152,38 @@ internal static class Barrier
         if (reading)
         {
             t_depth = 0;
-            Gate.ExitReadLock();
+            Interlocked.Decrement(ref s_state);
         }
         else if (t_depth > 0)
         {
             t_depth--;
         }
+    }
+
+    // kho_init/kho_exit are rare: a call that meets one spins, then sleeps, so the common path is one compare-exchange.
+    private static void EnterShared()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            int state = Volatile.Read(ref s_state);
+            if ((state & WriterBit) == 0 && Interlocked.CompareExchange(ref s_state, state + 1, state) == state) return;
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+    }
+
+    private static void EnterExclusive()
+    {
+        Writers.Enter();
+        Interlocked.Or(ref s_state, WriterBit);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref s_state) != WriterBit) spin.SpinOnce(sleep1Threshold: 20);
+    }
+
+    private static void ExitExclusive()
+    {
+        Interlocked.And(ref s_state, ~WriterBit);
+        Writers.Exit();
     }
 }
 

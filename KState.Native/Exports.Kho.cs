@@ -18,49 +18,49 @@ internal static unsafe class KhoExports
     public static int Exit() => Barrier.Lifetime("kho_exit", NativeState.Exit);
 
     [UnmanagedCallersOnly(EntryPoint = "is_kho_boot")]
-    public static byte IsKhoBoot() => Barrier.Get(() => NativeState.Kho is { IsKhoBoot: true } ? (byte)1 : (byte)0);
+    public static byte IsKhoBoot() => Barrier.Get(static () => NativeState.Kho is { IsKhoBoot: true } ? (byte)1 : (byte)0);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_alloc")]
-    public static nint FolioAlloc(uint order) => Barrier.Get(() =>
+    public static nint FolioAlloc(uint order) => Barrier.Get(order, static order =>
         NativeState.Machine.TryAllocFolio((int)Math.Min(order, int.MaxValue), out var f) ? (nint)f.Handle : 0);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_put")]
-    public static void FolioPut(nint folio) => Barrier.Run(() => NativeState.Machine.PutFolio(ToFolio(folio)));
+    public static void FolioPut(nint folio) => Barrier.Run(folio, static folio => NativeState.Machine.PutFolio(ToFolio(folio)));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_address")]
-    public static void* FolioAddress(nint folio) => (void*)Barrier.Get(() =>
+    public static void* FolioAddress(nint folio) => (void*)Barrier.Get(folio, static folio =>
         (nint)NativeState.Machine.PhysToVirt(ToFolio(folio).Phys));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_order")]
-    public static uint FolioOrder(nint folio) => Barrier.Get(() => (uint)Folio.FromHandle((ulong)folio).Order);
+    public static uint FolioOrder(nint folio) => Barrier.Get(folio, static folio => (uint)Folio.FromHandle((ulong)folio).Order);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_phys")]
-    public static ulong FolioPhys(nint folio) => Barrier.Get(() => Folio.FromHandle((ulong)folio).Phys);
+    public static ulong FolioPhys(nint folio) => Barrier.Get(folio, static folio => Folio.FromHandle((ulong)folio).Phys);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_phys_to_virt")]
-    public static void* PhysToVirt(ulong phys) => (void*)Barrier.Get(() => (nint)NativeState.Machine.PhysToVirt(phys));
+    public static void* PhysToVirt(ulong phys) => (void*)Barrier.Get(phys, static phys => (nint)NativeState.Machine.PhysToVirt(phys));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_virt_to_phys")]
-    public static ulong VirtToPhys(void* virt) => Barrier.Get(() => NativeState.Machine.VirtToPhys(virt));
+    public static ulong VirtToPhys(void* virt) => Barrier.Get((nint)virt, static virt => NativeState.Machine.VirtToPhys((void*)virt));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_preserve_folio")]
-    public static int PreserveFolio(nint folio) => Barrier.Run(() => NativeState.Machine.PreserveFolio(ToFolio(folio)));
+    public static int PreserveFolio(nint folio) => Barrier.Run(folio, static folio => NativeState.Machine.PreserveFolio(ToFolio(folio)));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_unpreserve_folio")]
-    public static int UnpreserveFolio(nint folio) => Barrier.Run(() => NativeState.Machine.UnpreserveFolio(ToFolio(folio)));
+    public static int UnpreserveFolio(nint folio) => Barrier.Run(folio, static folio => NativeState.Machine.UnpreserveFolio(ToFolio(folio)));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_preserve_phys")]
-    public static int PreservePhys(ulong phys, nuint size) => Barrier.Run(() => NativeState.Machine.PreservePhys(phys, size));
+    public static int PreservePhys(ulong phys, nuint size) => Barrier.Run((phys, size), static a => NativeState.Machine.PreservePhys(a.phys, a.size));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_unpreserve_phys")]
-    public static int UnpreservePhys(ulong phys, nuint size) => Barrier.Run(() => NativeState.Machine.UnpreservePhys(phys, size));
+    public static int UnpreservePhys(ulong phys, nuint size) => Barrier.Run((phys, size), static a => NativeState.Machine.UnpreservePhys(a.phys, a.size));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_restore_folio")]
-    public static nint RestoreFolio(ulong phys) => Barrier.Get(() =>
+    public static nint RestoreFolio(ulong phys) => Barrier.Get(phys, static phys =>
         NativeState.Machine.TryRestoreFolio(phys, out var f) ? (nint)f.Handle : 0);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_restore_phys")]
-    public static void* RestorePhys(ulong phys, nuint size) => (void*)Barrier.Get(() => (nint)NativeState.Machine.RestorePhys(phys, size));
+    public static void* RestorePhys(ulong phys, nuint size) => (void*)Barrier.Get((phys, size), static a => (nint)NativeState.Machine.RestorePhys(a.phys, a.size));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_add_subtree")]
     public static int AddSubtree(byte* name, void* blob, nuint size) => Barrier.Run(() =>
@@ -82,10 +82,10 @@ internal static unsafe class KhoExports
     });
 
     [UnmanagedCallersOnly(EntryPoint = "kho_finalize")]
-    public static int FinalizeHandover() => Barrier.Run(() => NativeState.Machine.FinalizeHandover());
+    public static int FinalizeHandover() => Barrier.Run(static () => NativeState.Machine.FinalizeHandover());
 
     [UnmanagedCallersOnly(EntryPoint = "kho_abort")]
-    public static int Abort() => Barrier.Run(() => NativeState.Machine.AbortHandover());
+    public static int Abort() => Barrier.Run(static () => NativeState.Machine.AbortHandover());
 
     private static Folio ToFolio(nint handle) =>
         handle == 0 ? throw new KStateInvalidException("NULL folio") : Folio.FromHandle((ulong)handle);
