@@ -1,6 +1,7 @@
-/* Descriptions that change under the same pointer (issue 18, item 9) and what a custom restore callback may write
- * (item 10). Each scenario (all, or the one named) runs in a forked child on its own region (REGION-n): two generations, the second
- * restoring what the first saved.  Usage: descriptions REGION [SCENARIO]   Exit code: the number of failed scenarios. */
+/* Descriptions that change under the same pointer (issue 18, item 9), what a custom restore callback may write
+ * (item 10) and pointer members filled in place (item 13). Each scenario (all, or the one named) runs in a forked
+ * child on its own region (REGION-n): two generations, the second restoring what the first saved.
+ * Usage: descriptions REGION [SCENARIO]   Exit code: the number of failed scenarios. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,12 +193,37 @@ static void custom_field_in_a_nested_description_is_refused(void)
     CHECK(kstate_save_state(&small_state, &h.inner, 1) == 0);  /* the same description on its own is fine */
 }
 
+/* --- item 13: a non-NULL pointer member is filled in place with size x count bytes, no more ----------------- */
+struct counted { long *v; };
+static const struct kstate_description counted_state = {
+    .name = "descriptions/counted", .id = 0x9401, .version_id = 1, .min_version_id = 1,
+    .fields = (const struct kstate_field[]) { KSTATE_POINTER_ARRAY(v, struct counted, 3), KSTATE_END_OF_LIST() },
+};
+static void pointer_filled_in_place(void)
+{
+    long values[3] = { 10, 20, 30 };
+    struct counted o = { values };
+    CHECK(kstate_save_state(&counted_state, &o, 1) == 0);
+    next_generation();
+    long buffer[5] = { 0, 0, 0, -4, -5 };
+    struct counted r = { buffer };
+    CHECK(kstate_restore(&counted_state, &r, 1) == 0);
+    CHECK(r.v == buffer);                       /* in place, not a new buffer */
+    CHECK(buffer[0] == 10 && buffer[1] == 20 && buffer[2] == 30);
+    CHECK(buffer[3] == -4 && buffer[4] == -5);  /* size x count bytes, nothing past them */
+    struct counted n = { NULL };
+    CHECK(kstate_restore(&counted_state, &n, 1) == 0);
+    CHECK(n.v != NULL && n.v[2] == 30);         /* NULL: malloc'd, the program frees it */
+    free(n.v);
+}
+
 static const struct { const char *name; void (*run)(void); } scenarios[] = {
     { "rewritten-in-place", rewritten_in_place },
     { "field-table-edited", field_table_edited },
     { "stack-descriptions-reuse-an-address", stack_descriptions_reuse_an_address },
     { "custom-restore-writes-the-object", custom_restore_writes_the_object },
     { "custom-field-in-a-nested-description", custom_field_in_a_nested_description_is_refused },
+    { "pointer-filled-in-place", pointer_filled_in_place },
 };
 
 int main(int argc, char **argv)

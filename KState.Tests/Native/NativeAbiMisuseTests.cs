@@ -113,7 +113,8 @@ public partial class NativeAbiMisuseTests
     [TestCase("stack-descriptions-reuse-an-address")]   // item 9
     [TestCase("custom-restore-writes-the-object")]      // item 10
     [TestCase("custom-field-in-a-nested-description")]  // item 10
-    public void Descriptions_are_compiled_from_what_they_say_now_and_custom_restores_write_the_object(string scenario)
+    [TestCase("pointer-filled-in-place")]               // item 13
+    public void Descriptions_are_read_at_every_call_custom_restores_write_the_object_and_pointers_fill_in_place(string scenario)
     {
         string exe = _c.Build("tests/descriptions.c");
         using var region = new TestRegion("cdesc");
