@@ -3,27 +3,31 @@ using KState.Core.Records;
 
 namespace KState.Native;
 
-/// <summary>The <c>kstate_*</c> functions of kstate.h.</summary>
+/// <summary>The <c>kstate_*</c> functions of kstate.h. Every body is one <see cref="Barrier"/> call (a test checks it).</summary>
 internal static unsafe class KStateExports
 {
     [UnmanagedCallersOnly(EntryPoint = "kstate_save_state")]
     public static int SaveState(CDescription* ksd, void* obj, ulong instance) =>
-        NativeState.Call(() => NativeState.Reg.Save(NativeDescriptions.Get(ksd), NotNull(obj), instance));
+        Barrier.Run(() => NativeState.Reg.Save(NativeDescriptions.Get(ksd), NotNull(obj), instance));
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_register")]
     public static int Register(CDescription* ksd, void* obj, ulong instance) =>
-        NativeState.Call(() => NativeState.Reg.Register(NativeDescriptions.Get(ksd), NotNull(obj), instance));
+        Barrier.Run(() => NativeState.Reg.Register(NativeDescriptions.Get(ksd), NotNull(obj), instance));
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_unregister")]
     public static int Unregister(CDescription* ksd, void* obj, ulong instance) =>
-        NativeState.Call(() => NativeState.Reg.Unregister(NativeDescriptions.Get(ksd), obj, instance));
+        Barrier.Run(() => NativeState.Reg.Unregister(NativeDescriptions.Get(ksd), obj, instance));
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_restore")]
-    public static int Restore(CDescription* ksd, void* obj, ulong instance) =>
-        NativeState.Call(() => NativeState.Reg.Restore(NativeDescriptions.Get(ksd), NotNull(obj), instance));
+    public static int Restore(CDescription* ksd, void* obj, ulong instance) => Barrier.Run(() =>
+    {
+        var d = NativeDescriptions.Get(ksd);
+        using var into = NativeDescriptions.RestoringInto(NotNull(obj), d);
+        NativeState.Reg.Restore(d, obj, instance);
+    });
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_save_data")]
-    public static int SaveData(NativeStream* stream, void* data, nuint size) => NativeState.Call(() =>
+    public static int SaveData(NativeStream* stream, void* data, nuint size) => Barrier.Run(() =>
     {
         if (stream == null || stream->Writer == 0) throw new KStateInvalidException("kstate_save_data: not a save stream");
         if (data == null && size != 0) throw new KStateInvalidException("kstate_save_data: data is NULL");
@@ -33,7 +37,7 @@ internal static unsafe class KStateExports
     });
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_restore_data")]
-    public static int RestoreData(NativeStream* stream, void* data, nuint size) => NativeState.Call(() =>
+    public static int RestoreData(NativeStream* stream, void* data, nuint size) => Barrier.Run(() =>
     {
         if (stream == null || stream->Data == null && stream->Length != 0 || stream->Writer != 0) throw new KStateInvalidException("kstate_restore_data: not a restore stream");
         if (data == null && size != 0) throw new KStateInvalidException("kstate_restore_data: data is NULL");
@@ -44,10 +48,10 @@ internal static unsafe class KStateExports
     });
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_strerror")]
-    public static byte* StrError(int err) => ErrorText.For(err);
+    public static byte* StrError(int err) => (byte*)Barrier.Get(() => (nint)ErrorText.For(err));
 
     [UnmanagedCallersOnly(EntryPoint = "kstate_last_error")]
-    public static byte* LastError() => NativeState.LastError == 0 ? ErrorText.For(0) : (byte*)NativeState.LastError;
+    public static byte* LastError() => (byte*)Barrier.Get(() => NativeState.LastError == 0 ? (nint)ErrorText.For(0) : NativeState.LastError);
 
     private static void* NotNull(void* obj) => obj != null ? obj : throw new KStateInvalidException("NULL object");
 }

@@ -61,32 +61,22 @@ internal static partial class NativeState
 
     public static KStateRegistry Reg => Registry ?? throw new KStateInvalidException("no region is booted (call kho_init first)");
 
-    /// <summary>Runs a call, turning every exception into a negative errno and remembering its text.</summary>
-    public static int Call(Action action)
-    {
-        try
-        {
-            action();
-            return 0;
-        }
-        catch (Exception e)
-        {
-            return Fail(e);
-        }
-    }
-
+    /// <summary>Remembers why a call failed (kstate_last_error) and gives the positive errno to return negated:
+    /// a KState exception's own <see cref="KStateException.Errno"/>; anything else is a bug of ours, never a crash of the caller.</summary>
     public static int Fail(Exception e)
     {
-        SetLastError(e.Message);
-        return e switch
-        {
-            KStateException k => -k.Errno,
-            OutOfMemoryException => -12,
-            ArgumentException => -22,
-            ObjectDisposedException => -22,
-            _ => -5, // EIO: a bug of ours, never a crash of the caller
-        };
+        var k = AsKState(e);
+        SetLastError(k is null ? $"{e.GetType().Name}: {e.Message}" : e.Message);
+        return k?.Errno ?? Errno.EIO;
     }
+
+    private static KStateException? AsKState(Exception e) => e switch
+    {
+        KStateException k => k,
+        OutOfMemoryException => new KStateOutOfMemoryException(e.Message),
+        ArgumentException or ObjectDisposedException or LockRecursionException => new KStateInvalidException(e.Message),
+        _ => null,
+    };
 
     public static void SetLastError(string text)
     {

@@ -1,6 +1,8 @@
-/* kstate.h — KState from C: the KHO emulator and KSTATE, as ../shared/C-ABI.md defines them.
+/* kstate.h — KState from C: the KHO emulator and KSTATE (docs/C-API.md describes them).
  *
  * Every function returns 0 or a negative errno unless said otherwise; kstate_strerror() gives the text.
+ * Functions returning a pointer or a phys return NULL / 0 on error and set errno. No function crashes the process
+ * on bad input, and every function may be called from any thread: kho_init and kho_exit wait for calls in flight.
  * Build: gcc app.c $(pkg-config --cflags --libs kstate)
  */
 #ifndef KSTATE_H
@@ -128,6 +130,9 @@ struct kstate_description {
     .ksd = (_ksd),                                                              \
 }
 
+/* Custom fields: allowed in the description passed to the call and its subsections, not in one nested with
+ * KSTATE_STRUCT (-EINVAL). Both callbacks get the object itself; restore's writes to the described members are
+ * applied when the whole record has been read (a failed restore leaves them as they were). */
 #define KSTATE_CUSTOM(_f, _state, _save, _restore) {                            \
     .name = #_f,                                                                \
     .offset = offsetof(_state, _f),                                             \
@@ -141,6 +146,8 @@ struct kstate_description {
 #define KSTATE_END_OF_LIST() { .kind = KS_END }
 
 /* KHO emulator */
+/* kho_init and kho_exit wait until no call is in flight on another thread; from inside a call (a callback:
+ * pre_save, post_load, needed, custom save or restore) they are refused with -EBUSY. */
 int kho_init(const char *region_path, uint64_t size);
 int kho_exit(void);
 bool is_kho_boot(void);
@@ -166,6 +173,9 @@ int kho_abort(void);
 int kstate_save_state(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
 int kstate_register(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
 int kstate_unregister(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
+/* A non-NULL pointer member is filled in place with size * count bytes: it must hold that many (the library
+ * cannot know); a NULL one gets memory from malloc. A description may be changed between calls: it is read at
+ * every call and compiled again when it changed. */
 int kstate_restore(const struct kstate_description *ksd, void *obj, uint64_t instance_id);
 int kstate_save_data(struct kstate_stream *stream, const void *data, size_t size);
 int kstate_restore_data(struct kstate_stream *stream, void *data, size_t size);
@@ -183,7 +193,8 @@ int kstate_session_restore(struct kstate_session *session, const struct kstate_d
 /* Finish a retrieved session, all or nothing: -EBUSY (nothing done) while an item is not restored. Ends the handle. */
 int kstate_session_finish(struct kstate_session *session);
 
-/* Beyond the contract: the text of the last error this thread got (why a description is invalid, say). */
+/* Beyond the contract: the text of the last error this thread got (why a description is invalid, say). The text
+ * stays valid until the next failing call on the same thread, which frees it: copy it to keep it. */
 const char *kstate_last_error(void);
 /* Beyond the contract: drop an outgoing session and its items (not saved); ends the handle. -EBUSY finalized. */
 int kstate_session_close(struct kstate_session *session);

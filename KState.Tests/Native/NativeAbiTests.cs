@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using KState.Core.Descriptions;
 using KState.Core.Records;
@@ -13,71 +12,19 @@ namespace KState.Tests.Native;
 [NonParallelizable]
 public class NativeAbiTests
 {
-    private static string? s_dir;
-    private static string s_work = "";
+    private NativeToolchain _c = null!;
 
     [OneTimeSetUp]
-    public void FindLibrary()
-    {
-        s_dir = Environment.GetEnvironmentVariable("KSTATE_NATIVE_DIR");
-        if (s_dir is null)
-        {
-            var root = new DirectoryInfo(AppContext.BaseDirectory);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "KState.sln"))) root = root.Parent;
-            if (root is not null) s_dir = Path.Combine(root.FullName, "artifacts", "native");
-        }
-        if (s_dir is null || !File.Exists(Path.Combine(s_dir, "libkstate.so")))
-        {
-            const string why = "libkstate.so not found: run ./build.sh native (or ./build.sh test)";
-            if (Environment.GetEnvironmentVariable("KSTATE_REQUIRE_NATIVE") == "1") Assert.Fail(why);
-            Assert.Ignore(why);
-        }
-        s_work = Directory.CreateTempSubdirectory("kstate-ctest-").FullName;
-    }
+    public void FindLibrary() => _c = NativeToolchain.Find();
 
     [OneTimeTearDown]
-    public void Clean()
-    {
-        if (s_work.Length > 0) Directory.Delete(s_work, recursive: true);
-    }
+    public void Clean() => _c?.Dispose();
 
-    private static string Source(string relative)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root!.FullName, "KState.sln"))) root = root.Parent;
-        return Path.Combine(root.FullName, "KState.Native", relative);
-    }
+    private string Build(string relative) => _c.Build(relative);
 
-    private static Child.Result Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["PKG_CONFIG_PATH"] = s_dir;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            p.Kill();
-            throw new TimeoutException(file);
-        }
-        return new Child.Result(p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private Child.Result Run(string file, params string[] args) => _c.Run(file, args);
 
-    /// <summary>gcc -Wall -Werror SOURCE $(pkg-config --cflags --libs kstate).</summary>
-    private static Child.Result Compile(string relative, string output, string extra = "")
-    {
-        string cmd = $"gcc -Wall -Werror {extra} -o '{output}' '{Source(relative)}' $(pkg-config --cflags --libs kstate)";
-        return Run("/bin/sh", "-c", cmd);
-    }
-
-    private static string Build(string relative)
-    {
-        string exe = Path.Combine(s_work, Path.GetFileNameWithoutExtension(relative));
-        var r = Compile(relative, exe);
-        Assert.That(r.ExitCode, Is.Zero, r.ToString());
-        return exe;
-    }
+    private static string Source(string relative) => NativeToolchain.Source(relative);
 
     [Test]
     public void Every_function_and_error_code_of_the_contract()
@@ -139,14 +86,14 @@ public class NativeAbiTests
     [TestCase("tests/not_a_pointer.c")]
     public void Field_macros_check_member_types_at_compile_time(string file)
     {
-        var r = Compile(file, Path.Combine(s_work, "must-not-exist"), "-c");
+        var r = _c.Compile(file, Path.Combine(_c.Work, "must-not-exist"), "-c");
         Assert.That(r.ExitCode, Is.Not.Zero, $"{file} compiled, but its field macro names a member of the wrong type");
     }
 
     [Test]
     public unsafe void A_csharp_description_saves_and_restores_a_struct_laid_out_by_c()
     {
-        string lib = Path.Combine(s_work, "liblayout.so");
+        string lib = Path.Combine(_c.Work, "liblayout.so");
         var r = Run("/bin/sh", "-c", $"gcc -Wall -Werror -shared -fPIC -o '{lib}' '{Source("tests/layout.c")}'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         nint h = NativeLibrary.Load(lib);
