@@ -10,8 +10,8 @@ internal static unsafe class KhoExports
     [UnmanagedCallersOnly(EntryPoint = "kho_init")]
     public static int Init(byte* path, ulong size) => Barrier.Lifetime("kho_init", () =>
     {
-        string p = NativeState.Utf8(path) ?? throw new KStateInvalidException("kho_init: region path is NULL");
-        NativeState.Boot(p, size);
+        if (path == null) throw new KStateInvalidException("kho_init: region path is NULL");
+        NativeState.Boot(MemoryMarshal.CreateReadOnlySpanFromNullTerminated(path), size); // the path's bytes exactly as given
     });
 
     [UnmanagedCallersOnly(EntryPoint = "kho_exit")]

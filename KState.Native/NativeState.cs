@@ -17,7 +17,7 @@ internal static partial class NativeState
 
     [ThreadStatic] private static nint t_lastError;
 
-    public static void Boot(string path, ulong size)
+    public static void Boot(ReadOnlySpan<byte> path, ulong size)
     {
         lock (Gate)
         {
