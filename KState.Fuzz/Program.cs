@@ -1,0 +1,48 @@
+// KState.Fuzz: coverage-guided fuzzing of the boot validator and the stream reader under AFL++ with SharpFuzz.
+// ./build.sh fuzz builds this, instruments KState.Kho and KState.Core, makes the corpora and runs afl-fuzz.
+using KState.Fuzz;
+using SharpFuzz;
+
+return args switch
+{
+    ["seed", var dir] => Seeds.Write(dir),
+    ["boot"] => Fuzz(() => new BootTarget()),
+    ["stream", var template] => Fuzz(() => new StreamTarget(template)),
+    ["replay", "boot", .. var files] => Replay.Run(new BootTarget(), files),
+    ["replay", "stream", var template, .. var files] => Replay.Run(new StreamTarget(template), files),
+    _ => Usage(),
+};
+
+// AFL++ drives this process; the target runs in a child that SharpFuzz restarts after a crash. The target is made
+// inside the loop: instrumented code run before SharpFuzz maps AFL's coverage map writes through a null pointer.
+static int Fuzz(Func<ITarget> make)
+{
+    ITarget? target = null;
+    try
+    {
+        Fuzzer.OutOfProcess.Run(stream =>
+        {
+            target ??= make();
+            using var buffer = new MemoryStream();
+            stream.CopyTo(buffer);
+            Harness.Run(target, buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        });
+    }
+    finally
+    {
+        target?.Dispose();
+    }
+    return 0;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: KState.Fuzz seed DIR                          make DIR/template.region and the corpora DIR/boot, DIR/stream
+               KState.Fuzz boot                              fuzz the boot validator (under afl-fuzz)
+               KState.Fuzz stream TEMPLATE                   fuzz the stream reader on a copy of TEMPLATE (under afl-fuzz)
+               KState.Fuzz replay boot FILE...               run inputs once and say what each did
+               KState.Fuzz replay stream TEMPLATE FILE...
+        """);
+    return 2;
+}
