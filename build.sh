@@ -85,11 +85,7 @@ fuzz() {
   for assembly in KState.Kho KState.Core; do artifacts/tools/sharpfuzz $bin/$assembly.dll >/dev/null; done
   shm=$(mktemp -d /dev/shm/kstate-fuzz-run.XXXXXX)
   for target in boot stream; do
-    local args=("$target") replay=(replay "$target") out=$FUZZ/out/$target
-    if [[ $target == stream ]]; then
-      args+=("$(pwd)/$FUZZ/corpus/template.region")
-      replay+=(template.region)
-    fi
+    local args=("$target" "$(pwd)/$FUZZ/corpus/template.region") out=$FUZZ/out/$target
     echo "fuzz $target: afl-fuzz for ${seconds} s"
     if ! KSTATE_FUZZ_SHM=$shm AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 \
       AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 afl-fuzz -i $FUZZ/corpus/$target -o "$out" -x KState.Fuzz/kstate.dict -V "$seconds" -t 10000 -m none \
@@ -110,9 +106,10 @@ fuzz() {
     if ((crashes + hangs > 0)); then
       mkdir -p $FINDINGS/$target
       cp "$out"/default/crashes/id* "$out"/default/hangs/id* $FINDINGS/$target/ 2>/dev/null || true
-      if [[ $target == stream ]]; then cp $FUZZ/corpus/template.region $FINDINGS/$target/; fi
+      cp $FUZZ/corpus/template.region $FINDINGS/$target/
       # The stacks, from the uninstrumented build (a hang shows as a replay that does not end: bounded here).
-      (cd $FINDINGS/$target && timeout 120 dotnet ../../bin/$CONFIG/net10.0/KState.Fuzz.dll "${replay[@]}" id* >replay.txt 2>&1 || true)
+      (cd $FINDINGS/$target && timeout 120 dotnet ../../bin/$CONFIG/net10.0/KState.Fuzz.dll replay $target template.region id* \
+        >replay.txt 2>&1 || true)
       echo "fuzz $target: findings in $FINDINGS/$target (stacks in replay.txt)"
       found=$((found + crashes + hangs))
     fi

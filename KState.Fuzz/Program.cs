@@ -6,9 +6,9 @@ using SharpFuzz;
 return args switch
 {
     ["seed", var dir] => Seeds.Write(dir),
-    ["boot"] => Fuzz(() => new BootTarget()),
+    ["boot", var template] => Fuzz(() => new BootTarget(template)),
     ["stream", var template] => Fuzz(() => new StreamTarget(template)),
-    ["replay", "boot", .. var files] => Replay.Run(new BootTarget(), files),
+    ["replay", "boot", var template, .. var files] => Replay.Run(new BootTarget(template), files),
     ["replay", "stream", var template, .. var files] => Replay.Run(new StreamTarget(template), files),
     _ => Usage(),
 };
@@ -39,10 +39,9 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage: KState.Fuzz seed DIR                          make DIR/template.region and the corpora DIR/boot, DIR/stream
-               KState.Fuzz boot                              fuzz the boot validator (under afl-fuzz)
+               KState.Fuzz boot TEMPLATE                     fuzz the boot validator on a copy of TEMPLATE (under afl-fuzz)
                KState.Fuzz stream TEMPLATE                   fuzz the stream reader on a copy of TEMPLATE (under afl-fuzz)
-               KState.Fuzz replay boot FILE...               run inputs once and say what each did
-               KState.Fuzz replay stream TEMPLATE FILE...
+               KState.Fuzz replay boot|stream TEMPLATE FILE...   run inputs once and say what each did
         """);
     return 2;
 }

@@ -11,8 +11,7 @@ internal static class Replay
             {
                 try
                 {
-                    string? rejected = Harness.Run(target, File.ReadAllBytes(file));
-                    Console.WriteLine(rejected is null ? $"{file}: read cleanly" : $"{file}: rejected: {rejected}");
+                    Console.WriteLine($"{file}: {Harness.Run(target, File.ReadAllBytes(file))}");
                 }
                 catch (Exception e)
                 {

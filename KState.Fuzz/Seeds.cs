@@ -54,10 +54,11 @@ internal static unsafe class Seeds
             File.Copy(region, template);
             File.SetUnixFileMode(template, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
-            // Trailing zeros are left out: the targets pad with zeros again.
-            int used = image.AsSpan().LastIndexOfAnyExcept((byte)0) + 1;
+            // The area's unused tail and a segment's zero tail are left out: the targets pad with zeros again.
+            var parts = BootTarget.Locate(template, image);
+            byte[] boot = [.. image.AsSpan(0, parts.Metadata), .. image.AsSpan(parts.AreaOffset, parts.AreaUsed)];
             foreach (byte mode in (ReadOnlySpan<byte>)[0, 1])
-                File.WriteAllBytes(Path.Combine(dir, "boot", $"region-mode{mode}"), [mode, .. image.AsSpan(0, used)]);
+                File.WriteAllBytes(Path.Combine(dir, "boot", $"handover-mode{mode}"), [mode, .. boot]);
             var segments = StreamTarget.FirstSegments(template);
             for (int i = 0; i < segments.Count; i++)
             {
@@ -66,7 +67,7 @@ internal static unsafe class Seeds
                 foreach (byte mode in (ReadOnlySpan<byte>)[0, 1])
                     File.WriteAllBytes(Path.Combine(dir, "stream", $"stream{i}-mode{mode}"), [mode, (byte)i, .. segment[..length]]);
             }
-            Console.WriteLine($"{dir}: template.region ({image.Length} bytes, {used} up to the last non-zero byte), {segments.Count} streams");
+            Console.WriteLine($"{dir}: template.region ({image.Length} bytes; boot seeds of {boot.Length + 1} bytes: metadata {parts.Metadata}, handover area {parts.AreaUsed} of {parts.AreaSize}), {segments.Count} streams");
             return 0;
         }
         finally

@@ -22,9 +22,9 @@ internal sealed class StreamTarget : ITarget
         if (_segments.Count == 0) throw new InvalidOperationException($"{templatePath} holds no KSTATE stream");
     }
 
-    public void Run(ReadOnlySpan<byte> input)
+    public string Run(ReadOnlySpan<byte> input)
     {
-        if (input.Length < 2) return;
+        if (input.Length < 2) return "too short";
         var (offset, size) = _segments[input[1] % _segments.Count];
         var bytes = input[2..];
         if (bytes.Length > size) bytes = bytes[..size];
@@ -34,7 +34,7 @@ internal sealed class StreamTarget : ITarget
         segment[bytes.Length..].Clear();
         if ((input[0] & 1) != 0) Checksums.FixSegment(segment);
         _file.Write(_image);
-        Reading.ReadAll(_file.Path);
+        return Reading.ReadAll(_file.Path);
     }
 
     /// <summary>Region offset and size of each stream's first segment, from the "kstate" root blob (FORMAT.md).</summary>
