@@ -104,13 +104,16 @@ fuzz() {
     hangs=$(sed -n 's/^saved_hangs *: //p' "$stats")
     echo "fuzz $target: $execs executions ($rate/s), $paths paths, $edges edges, $crashes crashes, $hangs hangs"
     if ((crashes + hangs > 0)); then
-      mkdir -p $FINDINGS/$target
-      cp "$out"/default/crashes/id* "$out"/default/hangs/id* $FINDINGS/$target/ 2>/dev/null || true
-      cp $FUZZ/corpus/template.region $FINDINGS/$target/
+      # One folder per run: the inputs, the region they were laid over, and their stacks.
+      local keep
+      keep=$FINDINGS/$target/$(date -u +%Y%m%dT%H%M%SZ)
+      mkdir -p "$keep"
+      cp "$out"/default/crashes/id* "$out"/default/hangs/id* "$keep"/ 2>/dev/null || true
+      cp $FUZZ/corpus/template.region "$keep"/
       # The stacks, from the uninstrumented build (a hang shows as a replay that does not end: bounded here).
-      (cd $FINDINGS/$target && timeout 120 dotnet ../../bin/$CONFIG/net10.0/KState.Fuzz.dll replay $target template.region id* \
+      (cd "$keep" && timeout 120 dotnet "$OLDPWD"/KState.Fuzz/bin/$CONFIG/net10.0/KState.Fuzz.dll replay $target template.region id* \
         >replay.txt 2>&1 || true)
-      echo "fuzz $target: findings in $FINDINGS/$target (stacks in replay.txt)"
+      echo "fuzz $target: findings in $keep (stacks in replay.txt)"
       found=$((found + crashes + hangs))
     fi
   done

@@ -29,6 +29,13 @@ internal sealed class BootTarget : ITarget
     public string Run(ReadOnlySpan<byte> input)
     {
         if (input.Length < 2) return "too short";
+        _file.Write(Image(input));
+        return Reading.ReadAll(_file.Path);
+    }
+
+    public ReadOnlySpan<byte> Image(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < 2) return _template;
         var bytes = input[1..];
         _template.CopyTo(_image, 0);
         var image = _image.AsSpan();
@@ -40,8 +47,7 @@ internal sealed class BootTarget : ITarget
         rest.CopyTo(area);
         area[rest.Length..].Clear();
         if ((input[0] & 1) != 0) Checksums.FixRegion(image);
-        _file.Write(image);
-        return Reading.ReadAll(_file.Path);
+        return image;
     }
 
     /// <summary>The template's metadata end (the scratch offset) and the committed slot's handover area (FORMAT.md).</summary>

@@ -5,6 +5,9 @@ internal interface ITarget : IDisposable
 {
     /// <summary>Reads one input and says what the region held; a KState exception is an expected outcome, anything else is a finding.</summary>
     string Run(ReadOnlySpan<byte> input);
+
+    /// <summary>The region bytes an input becomes (to keep a finding as a region file for kstate inspect).</summary>
+    ReadOnlySpan<byte> Image(ReadOnlySpan<byte> input);
 }
 
 /// <summary>The rule every target follows: KState exceptions are the answer to bad input; any other exception escapes.</summary>

@@ -10,6 +10,8 @@ return args switch
     ["stream", var template] => Fuzz(() => new StreamTarget(template)),
     ["replay", "boot", var template, .. var files] => Replay.Run(new BootTarget(template), files),
     ["replay", "stream", var template, .. var files] => Replay.Run(new StreamTarget(template), files),
+    ["region", "boot", var template, var input, var output] => Region(new BootTarget(template), input, output),
+    ["region", "stream", var template, var input, var output] => Region(new StreamTarget(template), input, output),
     _ => Usage(),
 };
 
@@ -35,6 +37,23 @@ static int Fuzz(Func<ITarget> make)
     return 0;
 }
 
+// The region file an input becomes, private to this user as regions must be: kstate inspect and verify read it.
+static int Region(ITarget target, string input, string output)
+{
+    using (target)
+    {
+        File.Delete(output);
+        using var file = new FileStream(output, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        file.Write(target.Image(File.ReadAllBytes(input)));
+    }
+    return 0;
+}
+
 static int Usage()
 {
     Console.Error.WriteLine("""
@@ -42,6 +61,7 @@ static int Usage()
                KState.Fuzz boot TEMPLATE                     fuzz the boot validator on a copy of TEMPLATE (under afl-fuzz)
                KState.Fuzz stream TEMPLATE                   fuzz the stream reader on a copy of TEMPLATE (under afl-fuzz)
                KState.Fuzz replay boot|stream TEMPLATE FILE...   run inputs once and say what each did
+               KState.Fuzz region boot|stream TEMPLATE INPUT OUT  write the region an input becomes (for kstate inspect)
         """);
     return 2;
 }

@@ -25,6 +25,13 @@ internal sealed class StreamTarget : ITarget
     public string Run(ReadOnlySpan<byte> input)
     {
         if (input.Length < 2) return "too short";
+        _file.Write(Image(input));
+        return Reading.ReadAll(_file.Path);
+    }
+
+    public ReadOnlySpan<byte> Image(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < 2) return _template;
         var (offset, size) = _segments[input[1] % _segments.Count];
         var bytes = input[2..];
         if (bytes.Length > size) bytes = bytes[..size];
@@ -33,8 +40,7 @@ internal sealed class StreamTarget : ITarget
         bytes.CopyTo(segment);
         segment[bytes.Length..].Clear();
         if ((input[0] & 1) != 0) Checksums.FixSegment(segment);
-        _file.Write(_image);
-        return Reading.ReadAll(_file.Path);
+        return _image;
     }
 
     /// <summary>Region offset and size of each stream's first segment, from the "kstate" root blob (FORMAT.md).</summary>
