@@ -6,6 +6,7 @@
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
 #   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/, include/, lib/pkgconfig/
+#   ./build.sh fuzz [SECONDS]  AFL++ and SharpFuzz on the boot validator and the stream reader, SECONDS each (60)
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -89,6 +90,72 @@ PC
   echo "$prefix"
 }
 
+FUZZ=artifacts/fuzz
+FINDINGS=KState.Fuzz/findings
+
+# afl-fuzz from Debian's afl++; sharpfuzz (SharpFuzz.CommandLine, the .NET instrumenter) as a tool under artifacts/.
+ensure_fuzz_tools() {
+  if ! command -v afl-fuzz >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      echo "build.sh: installing afl++" >&2
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++ >/dev/null
+    else
+      die "missing: afl++ (as root: apt-get install afl++)"
+    fi
+  fi
+  [[ -x artifacts/tools/sharpfuzz ]] ||
+    dotnet tool install --tool-path artifacts/tools SharpFuzz.CommandLine --version 2.3.0 >/dev/null
+}
+
+# Coverage-guided fuzzing of each target for SECONDS: KState exceptions are expected, anything else (another
+# exception, a crash, a hang) is a finding, copied with the replayed stack to KState.Fuzz/findings/TARGET.
+fuzz() {
+  local seconds=${1:-60} bin=$FUZZ/bin found=0 shm
+  [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || die "fuzz SECONDS: '$seconds' is not a number of seconds"
+  ensure_fuzz_tools
+  rm -rf $FUZZ && mkdir -p $FUZZ/out
+  cp -r KState.Fuzz/bin/$CONFIG/net10.0 $bin
+  # Corpora first: instrumented code may run only under afl-fuzz.
+  dotnet $bin/KState.Fuzz.dll seed $FUZZ/corpus
+  for assembly in KState.Kho KState.Core; do artifacts/tools/sharpfuzz $bin/$assembly.dll >/dev/null; done
+  shm=$(mktemp -d /dev/shm/kstate-fuzz-run.XXXXXX)
+  for target in boot stream; do
+    local args=("$target" "$(pwd)/$FUZZ/corpus/template.region") out=$FUZZ/out/$target
+    echo "fuzz $target: afl-fuzz for ${seconds} s"
+    if ! KSTATE_FUZZ_SHM=$shm AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 \
+      AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 afl-fuzz -i $FUZZ/corpus/$target -o "$out" -x KState.Fuzz/kstate.dict -V "$seconds" -t 10000 -m none \
+      -- dotnet $bin/KState.Fuzz.dll "${args[@]}" >$FUZZ/$target.log 2>&1; then
+      rm -rf "$shm"
+      tail -n 30 $FUZZ/$target.log >&2
+      die "afl-fuzz $target failed (log: $FUZZ/$target.log)"
+    fi
+    local stats=$out/default/fuzzer_stats
+    local execs paths edges rate crashes hangs
+    execs=$(sed -n 's/^execs_done *: //p' "$stats")
+    rate=$(sed -n 's/^execs_per_sec *: //p' "$stats")
+    paths=$(sed -n 's/^corpus_count *: //p' "$stats")
+    edges=$(sed -n 's/^edges_found *: //p' "$stats")
+    crashes=$(sed -n 's/^saved_crashes *: //p' "$stats")
+    hangs=$(sed -n 's/^saved_hangs *: //p' "$stats")
+    echo "fuzz $target: $execs executions ($rate/s), $paths paths, $edges edges, $crashes crashes, $hangs hangs"
+    if ((crashes + hangs > 0)); then
+      # One folder per run: the inputs, the region they were laid over, and their stacks.
+      local keep
+      keep=$FINDINGS/$target/$(date -u +%Y%m%dT%H%M%SZ)
+      mkdir -p "$keep"
+      cp "$out"/default/crashes/id* "$out"/default/hangs/id* "$keep"/ 2>/dev/null || true
+      cp $FUZZ/corpus/template.region "$keep"/
+      # The stacks, from the uninstrumented build (a hang shows as a replay that does not end: bounded here).
+      (cd "$keep" && timeout 120 dotnet "$OLDPWD"/KState.Fuzz/bin/$CONFIG/net10.0/KState.Fuzz.dll replay $target template.region id* \
+        >replay.txt 2>&1 || true)
+      echo "fuzz $target: findings in $keep (stacks in replay.txt)"
+      found=$((found + crashes + hangs))
+    fi
+  done
+  rm -rf "$shm"
+  ((found == 0)) || die "fuzz: $found findings"
+}
+
 # Runs the NUnit suite with a filter and prints "N passed, N failed" from the TRX counters.
 run_tests() {
   local filter=$1 trx=$RESULTS/results.trx rc=0
@@ -128,7 +195,10 @@ case "${1:-demo}" in
     native
     export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
     KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
+    fuzz_rc=0
+    (fuzz 20) || fuzz_rc=$?
     run_tests "TestCategory=Stress"
+    ((fuzz_rc == 0)) || die "the short fuzz run failed (see above)"
     ;;
   native)
     ensure_tools
@@ -140,11 +210,16 @@ case "${1:-demo}" in
     native
     install_to "${@:2}"
     ;;
+  fuzz)
+    ensure_tools
+    build
+    fuzz "${@:2}"
+    ;;
   bench)
     ensure_tools
     dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
     ;;
   *)
-    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native|install])"
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native|install|fuzz])"
     ;;
 esac

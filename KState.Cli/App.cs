@@ -8,9 +8,13 @@ public static class App
     public const int Ok = 0, Invalid = 1, UsageOrIo = 2;
 
     /// <summary>Runs the tool with its output going to the given writers (tests call this in-process).</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <param name="args">The command line.</param>
+    /// <param name="stdout">Text output.</param>
+    /// <param name="stderr">Messages and errors.</param>
+    /// <param name="binaryStdout">Where <c>inspect --fdt</c> and <c>--schema</c> write their raw bytes; null makes those a usage error.</param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Stream? binaryStdout = null)
     {
-        var root = BuildCommands(stdout, stderr);
+        var root = BuildCommands(stdout, stderr, binaryStdout);
         var parse = root.Parse(args.Length == 0 ? ["demo"] : args);
         if (parse.Errors.Count > 0)
         {
@@ -29,15 +33,16 @@ public static class App
         }
     }
 
-    private static RootCommand BuildCommands(TextWriter stdout, TextWriter stderr)
+    private static RootCommand BuildCommands(TextWriter stdout, TextWriter stderr, Stream? binaryStdout)
     {
         var root = new RootCommand("KState: hand a process's in-memory state to its next version across a restart, as KHO and KSTATE do for the kernel.");
 
         var demoRegion = new Option<string?>("--region") { Description = "Region file to use (default: a fresh one under /dev/shm, removed afterwards)" };
         var stateSize = new Option<long>("--state-size") { Description = "Bytes of cache values to build and hand over", DefaultValueFactory = _ => 64L << 20 };
+        var discard = new Option<bool>("--discard-handover") { Description = "Let --region replace a region that holds a committed handover nobody has booted yet (it is lost)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
-        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, stateSize, json };
-        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(stateSize), r.GetValue(json), stdout, stderr));
+        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, discard, stateSize, json };
+        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(discard), r.GetValue(stateSize), r.GetValue(json), stdout, stderr));
         root.Subcommands.Add(demo);
 
         var nextRegion = new Argument<string>("region");
@@ -51,7 +56,7 @@ public static class App
         var fdt = new Option<bool>("--fdt") { Description = "Write the raw root FDT to standard output (dtc -I dtb reads it)" };
         var schema = new Option<bool>("--schema") { Description = "Write the schema the KSTATE stream carries to standard output (a schema file for compat)" };
         var inspect = new Command("inspect", "Show the commit slots, root tree, subtrees, preserved memory, scratch, KSTATE records and sessions of a region") { region, inspectJson, fdt, schema };
-        inspect.SetAction(r => Inspect.Run(r.GetValue(region)!, r.GetValue(inspectJson), r.GetValue(fdt), r.GetValue(schema), stdout, stderr));
+        inspect.SetAction(r => Inspect.Run(r.GetValue(region)!, r.GetValue(inspectJson), r.GetValue(fdt), r.GetValue(schema), stdout, stderr, binaryStdout));
         root.Subcommands.Add(inspect);
 
         var verifyRegion = new Argument<string>("region") { Description = "Region file" };

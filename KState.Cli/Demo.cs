@@ -66,12 +66,16 @@ internal static unsafe class Demo
 
     private static int ValueLength(ulong key) => 256 + (int)(key * 2654435761UL % 3841); // 256 B .. 4 KiB
 
-    public static int Run(string? regionArg, long stateSize, bool json, TextWriter stdout, TextWriter stderr)
+    public static int Run(string? regionArg, bool discardHandover, long stateSize, bool json, TextWriter stdout, TextWriter stderr)
     {
         if (stateSize < 4096 || stateSize > (16L << 30)) throw new KStateInvalidException($"--state-size {stateSize} must be between 4 KiB and 16 GiB");
         string region = regionArg ?? $"/dev/shm/kstate-demo-{Environment.ProcessId}";
         ulong regionSize = (ulong)(stateSize + stateSize / 4 + (64L << 20)) & ~4095UL;
-        Kho.RemoveRegion(region);
+        if (RegionGuard.TryClear(region, discardHandover) is { } refusal)
+        {
+            stderr.WriteLine($"kstate: {refusal}");
+            return App.UsageOrIo;
+        }
         try
         {
             var result = new Dictionary<string, object>();
@@ -81,7 +85,9 @@ internal static unsafe class Demo
             {
                 using var streams = new KStateStreams(kho);
                 var sessions = new KStateSessions(streams) { Version = "kstate-demo 1" };
-                var folios = Build(kho, stateSize, entries, stderr, json);
+                // Progress only on a terminal: a captured or redirected writer gets no carriage-return lines.
+                bool progress = !json && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+                var folios = Build(kho, stateSize, entries, progress ? stderr : null);
                 var root = (CacheRoot*)NativeMemory.AllocZeroed((nuint)sizeof(CacheRoot));
                 var entryArray = (CacheEntry*)NativeMemory.Alloc((nuint)(entries.Count * sizeof(CacheEntry)));
                 CollectionsMarshal.AsSpan(entries).CopyTo(new Span<CacheEntry>(entryArray, entries.Count));
@@ -123,7 +129,7 @@ internal static unsafe class Demo
         }
     }
 
-    private static List<Folio> Build(Kho kho, long stateSize, List<CacheEntry> entries, TextWriter stderr, bool quiet)
+    private static List<Folio> Build(Kho kho, long stateSize, List<CacheEntry> entries, TextWriter? progress)
     {
         var folios = new List<Folio>();
         long built = 0;
@@ -144,13 +150,13 @@ internal static unsafe class Demo
             used += len;
             built += len;
             int percent = (int)(built * 100 / stateSize);
-            if (!quiet && percent != lastPercent && percent % 10 == 0 && !Console.IsErrorRedirected)
+            if (progress is not null && percent != lastPercent && percent % 10 == 0)
             {
-                stderr.Write($"\rbuilding cache state: {percent,3}% ({built >> 20} MiB)");
+                progress.Write($"\rbuilding cache state: {percent,3}% ({built >> 20} MiB)");
                 lastPercent = percent;
             }
         }
-        if (!quiet && !Console.IsErrorRedirected) stderr.WriteLine();
+        progress?.WriteLine();
         return folios;
     }
 
@@ -227,18 +233,22 @@ internal static unsafe class Demo
             }
         }
         double warmMs = Ms(warmStart);
-        using var w = new Utf8JsonWriter(Console.OpenStandardOutput());
-        w.WriteStartObject();
-        w.WriteNumber("boot_ms", bootMs);
-        w.WriteNumber("restore_ms", restoreMs);
-        w.WriteNumber("restore_done_ms", restoreDoneMs);
-        w.WriteNumber("warm_ms", warmMs);
-        w.WriteBoolean("verified", verified);
-        w.WriteNumber("records", records);
-        w.WriteNumber("live_updates", sessions.LiveUpdateCount);
-        w.WriteNumber("verified_entries", entries.Length);
-        w.WriteString("boot_report", kho.BootReport);
-        w.WriteEndObject();
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("boot_ms", bootMs);
+            w.WriteNumber("restore_ms", restoreMs);
+            w.WriteNumber("restore_done_ms", restoreDoneMs);
+            w.WriteNumber("warm_ms", warmMs);
+            w.WriteBoolean("verified", verified);
+            w.WriteNumber("records", records);
+            w.WriteNumber("live_updates", sessions.LiveUpdateCount);
+            w.WriteNumber("verified_entries", entries.Length);
+            w.WriteString("boot_report", kho.BootReport);
+            w.WriteEndObject();
+        }
+        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
         return verified ? App.Ok : App.Invalid;
     }
 

@@ -9,14 +9,19 @@ namespace KState.Cli;
 /// <summary><c>kstate inspect REGION [--json] [--fdt] [--schema]</c>.</summary>
 internal static class Inspect
 {
-    public static int Run(string path, bool json, bool fdt, bool schema, TextWriter stdout, TextWriter stderr)
+    public static int Run(string path, bool json, bool fdt, bool schema, TextWriter stdout, TextWriter stderr, Stream? binaryStdout)
     {
+        if ((fdt || schema) && binaryStdout is null)
+        {
+            stderr.WriteLine($"kstate: {(fdt ? "--fdt" : "--schema")} writes bytes, and this standard output takes only text");
+            return App.UsageOrIo;
+        }
         using var region = KhoInspector.Open(path);
         if (fdt)
         {
             if (!region.HasHandover) return Fail(stderr, $"{path}: no valid handover, so no root tree ({region.Status})");
-            using var raw = Console.OpenStandardOutput();
-            raw.Write(region.RootFdt);
+            binaryStdout!.Write(region.RootFdt);
+            binaryStdout.Flush();
             return App.Ok;
         }
         RegionReport? report = null;
@@ -32,8 +37,8 @@ internal static class Inspect
         if (schema)
         {
             if (report?.Schema is null) return Fail(stderr, $"{path}: no schema ({streamProblem ?? "no KSTATE objects were saved"})");
-            using var raw = Console.OpenStandardOutput();
-            raw.Write(report.Schema.ToBytes());
+            binaryStdout!.Write(report.Schema.ToBytes());
+            binaryStdout.Flush();
             return App.Ok;
         }
         if (json) WriteJson(path, region, report, streamProblem, stdout);

@@ -2,4 +2,5 @@
 // the kernel's KHO debugfs files and CRIU's crit give one.
 using KState.Cli;
 
-return App.Run(args, Console.Out, Console.Error);
+using var binaryStdout = Console.OpenStandardOutput();
+return App.Run(args, Console.Out, Console.Error, binaryStdout);

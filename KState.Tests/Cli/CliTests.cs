@@ -23,18 +23,27 @@ public class CliTests
         return (code, o.ToString(), e.ToString());
     }
 
-    /// <summary>The tool as a real process, for output that goes to the raw standard output (--fdt, --schema).</summary>
+    /// <summary>The tool's raw byte output (--fdt, --schema), captured in-process.</summary>
     private static byte[] KstateBytes(params string[] args)
+    {
+        var e = new StringWriter();
+        using var bytes = new MemoryStream();
+        int code = App.Run(args, new StringWriter(), e, bytes);
+        Assert.That(code, Is.EqualTo(App.Ok), e.ToString());
+        return bytes.ToArray();
+    }
+
+    /// <summary>The tool as a real process (the demo starts its second generation as one).</summary>
+    private static (int Code, string Out, string Err) KstateProcess(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kstate.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        using var bytes = new MemoryStream();
-        p.StandardOutput.BaseStream.CopyTo(bytes);
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        Assert.That(p.ExitCode, Is.Zero, p.StandardError.ReadToEnd());
-        return bytes.ToArray();
+        return (p.ExitCode, output, err.Result);
     }
 
     private static TestRegion TalkRegion()
@@ -443,18 +452,119 @@ public class CliTests
     [Test]
     public void The_demo_hands_a_cache_over_to_a_new_process_and_reports_json()
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "kstate.dll"), "demo", "--json", "--state-size", "4000000" }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.That(p.ExitCode, Is.Zero, p.StandardError.ReadToEnd());
+        var (code, output, err) = KstateProcess("demo", "--json", "--state-size", "4000000");
+        Assert.That(code, Is.Zero, err);
         using var doc = JsonDocument.Parse(output); // standard output is exactly one JSON object
         var r = doc.RootElement;
         Assert.That(r.GetProperty("verified").GetBoolean(), Is.True);
         Assert.That(r.GetProperty("state_bytes").GetDouble(), Is.EqualTo(4000000));
         foreach (var k in new[] { "folios", "records", "save_ms", "boot_ms", "restore_ms", "blackout_ms", "warm_ms", "memorypack_ms", "memcpy_ms" })
             Assert.That(r.GetProperty(k).GetDouble(), Is.GreaterThan(0), k);
+    }
+
+    [Test]
+    public void The_demo_writes_its_report_to_the_writer_it_is_given()
+    {
+        using var region = new TestRegion("cli-demo-writer");
+        var (code, output, err) = Kstate("demo", "--json", "--state-size", "40000", "--region", region.Path);
+        Assert.That(code, Is.EqualTo(App.Ok), err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("verified").GetBoolean(), Is.True);
+        Assert.That(err, Is.Empty, "no progress lines on a captured writer");
+    }
+
+    [Test]
+    public void Inspect_schema_with_no_binary_output_is_a_usage_error_and_writes_nothing()
+    {
+        using var region = TalkRegion();
+        var (code, output, err) = Kstate("inspect", "--schema", region.Path);
+        Assert.That(code, Is.EqualTo(App.UsageOrIo));
+        Assert.That(output, Is.Empty);
+        Assert.That(err, Does.Contain("--schema writes bytes"));
+    }
+
+    [TestCase(false, TestName = "The_demo_refuses_to_replace_a_text_file_open_to_others_and_leaves_it_intact")]
+    [TestCase(true, TestName = "The_demo_refuses_to_replace_a_private_text_file_and_leaves_it_intact")]
+    public void The_demo_refuses_to_replace_a_text_file(bool privateMode)
+    {
+        using var region = new TestRegion("cli-demo-text");
+        File.WriteAllText(region.Path, "notes that are not a region\n");
+        if (privateMode) File.SetUnixFileMode(region.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var (code, _, err) = Kstate("demo", "--state-size", "4096", "--region", region.Path);
+        Assert.That(code, Is.EqualTo(App.UsageOrIo));
+        Assert.That(err, Does.Contain("not a KState region").And.Contain("refusing"));
+        Assert.That(File.ReadAllText(region.Path), Is.EqualTo("notes that are not a region\n"));
+    }
+
+    [Test]
+    public void The_demo_refuses_to_replace_a_region_holding_a_committed_handover_unless_told_to_discard_it()
+    {
+        using var region = TalkRegion();
+        var before = File.ReadAllBytes(region.Path);
+        var (code, _, err) = Kstate("demo", "--state-size", "4096", "--region", region.Path);
+        Assert.That(code, Is.EqualTo(App.UsageOrIo));
+        Assert.That(err, Does.Contain("committed handover (generation 1)").And.Contain("--discard-handover"));
+        Assert.That(File.ReadAllBytes(region.Path), Is.EqualTo(before), "the handover is intact");
+        Assert.That(Kstate("verify", region.Path).Code, Is.EqualTo(App.Ok));
+    }
+
+    [Test]
+    public void The_demo_replaces_a_region_holding_a_handover_when_told_to_discard_it()
+    {
+        using var region = TalkRegion();
+        var (code, output, err) = KstateProcess("demo", "--json", "--state-size", "40000", "--discard-handover", "--region", region.Path);
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("verified").GetBoolean(), Is.True);
+        using var inspector = KhoInspector.Open(region.Path);
+        Assert.That(inspector.Status, Does.Contain("consumed"), "the demo's own handover, booted by its second generation");
+    }
+
+    [Test]
+    public void The_demo_creates_an_absent_region_and_keeps_it()
+    {
+        using var region = new TestRegion("cli-demo-absent");
+        var (code, _, err) = KstateProcess("demo", "--json", "--state-size", "40000", "--region", region.Path);
+        Assert.That(code, Is.Zero, err);
+        using var inspector = KhoInspector.Open(region.Path);
+        Assert.That(inspector.Status, Does.Contain("consumed"));
+    }
+
+    [Test]
+    public void The_demo_replaces_a_region_without_a_handover_without_being_told()
+    {
+        using var region = new TestRegion("cli-demo-idle");
+        region.Boot().Dispose(); // booted and exited without a handover: nothing to lose
+        var (code, _, err) = KstateProcess("demo", "--json", "--state-size", "40000", "--region", region.Path);
+        Assert.That(code, Is.Zero, err);
+    }
+
+    [Test]
+    public void The_demo_refuses_a_region_booted_by_a_running_generation()
+    {
+        using var region = new TestRegion("cli-demo-busy");
+        using (region.Boot())
+        {
+            var (code, _, err) = Kstate("demo", "--state-size", "4096", "--discard-handover", "--region", region.Path);
+            Assert.That(code, Is.EqualTo(App.UsageOrIo));
+            Assert.That(err, Does.Contain("booted by a running process"));
+        }
+        using var inspector = KhoInspector.Open(region.Path);
+        Assert.That(inspector.RegionSize, Is.EqualTo(8UL << 20), "still the region the generation booted");
+    }
+
+    [Test]
+    public void The_demo_refuses_a_symbolic_link_and_what_it_points_to_stays()
+    {
+        using var target = new TestRegion("cli-demo-target");
+        using var link = new TestRegion("cli-demo-link");
+        File.WriteAllText(target.Path, "target");
+        File.CreateSymbolicLink(link.Path, target.Path);
+        var (code, _, err) = Kstate("demo", "--state-size", "4096", "--discard-handover", "--region", link.Path);
+        Assert.That(code, Is.EqualTo(App.UsageOrIo));
+        Assert.That(err, Does.Contain("symbolic link"));
+        Assert.That(File.ReadAllText(target.Path), Is.EqualTo("target"));
+        Assert.That(new FileInfo(link.Path).LinkTarget, Is.EqualTo(target.Path));
     }
 
     /// <summary>Region offset of the first segment of a KSTATE stream (the first listed when no name is given),
