@@ -16,7 +16,7 @@ public static class KStateId
     {
         ArgumentNullException.ThrowIfNull(name);
         int n = Encoding.UTF8.GetByteCount(name);
-        if (n == 0 || n > 255) throw new KStateInvalidException($"name '{name}' must be 1 to 255 UTF-8 bytes");
+        if (n == 0 || n > NameTable.MaxNameBytes) throw new KStateInvalidException($"name '{name}' must be 1 to {NameTable.MaxNameBytes} UTF-8 bytes");
         Span<byte> utf8 = n <= 256 ? stackalloc byte[n] : new byte[n];
         Encoding.UTF8.GetBytes(name, utf8);
         ulong id = XxHash3.HashToUInt64(utf8);

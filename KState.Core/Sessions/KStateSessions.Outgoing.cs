@@ -130,7 +130,7 @@ public sealed partial class KStateSessions
                     var w = writers[item.Session];
                     if (item.Description is { } d)
                     {
-                        unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho); }
+                        unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho, _preservedFolios); }
                         continue;
                     }
                     w.BeginRecord(item.RecordId, item.Token, item.Handler!.Version);
@@ -190,7 +190,8 @@ public sealed partial class KStateSessions
         return w;
     }
 
-    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, and the streams it wrote are dropped.
+    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, the folios described items had preserved
+    /// are unpreserved, and the streams it wrote are dropped.
     /// Never throws (it runs on failure and abort paths); a handler whose unfreeze fails is kept in
     /// <see cref="UndoFailures"/>.</summary>
     private void Undo()
@@ -203,6 +204,7 @@ public sealed partial class KStateSessions
                 catch (Exception e) { _undoFailures.Add(new KStateInvalidException($"unfreeze of item {_frozen[i].Token} of session '{_frozen[i].Session.Name}' failed: {e.Message}")); }
             }
             _frozen.Clear();
+            KStateDescription.Unpreserve(Kho, _preservedFolios, 0);
             foreach (var name in _written) _streams.Set.DropOutgoing(name);
             _written.Clear();
             _finalized = false;
