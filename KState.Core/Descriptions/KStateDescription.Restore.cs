@@ -168,7 +168,7 @@ public sealed unsafe partial class KStateDescription
                 case FieldKind.Custom:
                     {
                         long where = c.Offset;
-                        if (!c.TryReadNested(out var rec) || rec.Type != RecordType.Nested || rec.StateId != 0 || rec.InstanceId != (ulong)step.FieldIndex)
+                        if (!c.TryReadNested(out var rec) || rec.Type != RecordType.Nested || rec.StateId != 0 || rec.InstanceId != CustomId(step.FieldIndex))
                             throw new KStateCorruptException($"'{Name}'.{f.Name}: expected the custom field's bytes", where);
                         var inner = rec.Cursor;
                         f.Restore!(ref inner, obj, f);

@@ -148,10 +148,16 @@ public sealed unsafe partial class KStateDescription
                     }
                     break;
                 case FieldKind.Custom:
-                    w.BeginNested(0, (ulong)step.FieldIndex, 0);
+                    w.BeginNested(0, CustomId(step.FieldIndex), 0); // keyed by the field's name, not its place (docs/FORMAT.md)
                     int depth = w.Depth;
+                    w.AbandonedBy = null;
                     f.Save!(w, obj, f);
-                    if (w.Depth != depth) Invalid(Name, $"custom field '{f.Name}': its save callback left nested records unbalanced");
+                    if (w.Depth != depth)
+                    {
+                        // A put that failed dropped the record: that failure, not the imbalance it caused, is the error.
+                        if (w.AbandonedBy is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                        Invalid(Name, $"custom field '{f.Name}': its save callback left nested records unbalanced");
+                    }
                     w.EndNested();
                     break;
             }

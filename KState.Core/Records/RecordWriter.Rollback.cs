@@ -24,6 +24,10 @@ internal readonly record struct StreamMark
 // Mark and roll back: a finalize step that fails, or is undone, takes back exactly the records it wrote.
 public sealed unsafe partial class RecordWriter
 {
+    /// <summary>Why the writer last dropped an open record itself (a put that could not grow the stream), so that a
+    /// caller whose callback swallowed the error reports it instead of the unbalanced records it left.</summary>
+    internal Exception? AbandonedBy { get; set; }
+
     /// <summary>The current end of the stream, between records.</summary>
     /// <exception cref="KStateInvalidException">A record is open, or the stream is complete.</exception>
     internal StreamMark Mark()

@@ -88,13 +88,15 @@ public sealed unsafe class Session
     /// <summary>Preserves a described object under <paramref name="token"/>: its state is saved, as the description
     /// says, when the handover is finalized, so the object must stay at its address until then (native memory,
     /// or pinned), as with <see cref="Registry.KStateRegistry.Register"/>.</summary>
-    /// <exception cref="KStateInvalidException">A null object, or the session is closed.</exception>
+    /// <exception cref="KStateInvalidException">A null object, a description name longer than 63 UTF-8 bytes (the
+    /// directory's limit for compatible strings), or the session is closed.</exception>
     /// <exception cref="KStateExistsException">The token is taken in this session.</exception>
     /// <exception cref="KStateBusyException">The handover is finalized.</exception>
     public void SaveState(KStateDescription description, void* obj, ulong token)
     {
         ArgumentNullException.ThrowIfNull(description);
         if (obj == null) throw new KStateInvalidException($"session '{Name}': item {token} ('{description.Name}') is a null object");
+        SessionNames.Check(description.Name, $"session '{Name}': item {token}'s description name"); // the directory lists it as the item's compatible string
         lock (_owner.Gate)
         {
             CheckOpen(token);
