@@ -10,9 +10,11 @@ public sealed unsafe partial class KStateDescription
     /// Restores the newest record of (<see cref="Id"/>, <paramref name="instanceId"/>) into <paramref name="obj"/>, by
     /// the VMState rules: a record newer than <see cref="VersionId"/> or older than <see cref="MinVersionId"/> is
     /// refused; fields newer than the record keep their values; deprecated fields are skipped; unknown subsections are
-    /// skipped and missing ones are fine; post_load runs last. The record is read completely into a staging copy
-    /// before anything is written, so a failing restore leaves the object as it was (pointees written by a pointer
-    /// field stay written when only post_load fails).
+    /// skipped and missing ones are fine; post_load runs after the fields are written. The record is read and checked
+    /// completely into a staging copy before anything is written or claimed, so a failing restore leaves the object as
+    /// it was (pointees written by a pointer field stay written when only post_load fails). Folios are claimed from KHO
+    /// last, after post_load succeeded (post_load may read and write them, but not restore them itself): a failed
+    /// restore claims nothing, and can be retried.
     /// </summary>
     /// <exception cref="KStateNotFoundException">No such record.</exception>
     /// <exception cref="KStateVersionException">The record's version is out of range.</exception>
@@ -57,6 +59,9 @@ public sealed unsafe partial class KStateDescription
             ctx.PayloadBase = cursor.Offset;
             Parse(ref cursor, work, 0, version, plan, ctx, kho);
             if (cursor.Remaining != 0) throw new KStateCorruptException($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
+            // Only a record that parsed completely may attach memory: a blob's data segments are claimed as it is verified.
+            foreach (var p in ctx.Pointers)
+                new RecordCursor(rec.Payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: true);
             Commit(rec, obj, ctx, kho, allocator ?? NativeAllocator.Instance);
         }
         finally
@@ -117,7 +122,7 @@ public sealed unsafe partial class KStateDescription
                     {
                         long from = c.Offset - ctx.PayloadBase;
                         long blobAt = c.Offset;
-                        var blob = c.ReadBlobView(verify: true);
+                        var blob = c.ReadBlobView(verify: false); // verified once the whole record has parsed: verifying attaches memory
                         if (blob.Length != (long)f.Size * n) throw new KStateCorruptException($"'{Name}'.{f.Name}: {blob.Length} bytes of pointee, expected {(long)f.Size * n}", blobAt);
                         // A counted array's existing buffer holds as many elements as the object counted before this restore.
                         long capacity = f.CountField is null ? long.MaxValue : (long)Math.Min(ReadCount(ctx.Original + at, CountFieldOf(f)), (ulong)f.Count) * f.Size;
@@ -192,12 +197,11 @@ public sealed unsafe partial class KStateDescription
         if (at == 0 && PostLoad is not null) ctx.PostLoads.Add((this, 0, version));
     }
 
-    /// <summary>Applies a fully parsed record: claims folios, fills pointees, writes the object, runs post_load hooks.</summary>
+    /// <summary>Applies a fully parsed record: fills pointees, writes the object, runs post_load hooks, and then
+    /// claims its folios, so that a failing post_load leaves them restorable and a retry can succeed.</summary>
     private void Commit(Record rec, byte* obj, RestoreContext ctx, Kho? kho, IPointerAllocator allocator)
     {
         var payload = rec.Payload;
-        foreach (ulong phys in ctx.Folios)
-            if (!kho!.TryRestoreFolio(phys, out _)) throw new KStateCorruptException($"'{Name}': folio 0x{phys:x} could not be restored");
         byte* work = ctx.Work;
         foreach (var p in ctx.Pointers)
         {
@@ -214,8 +218,14 @@ public sealed unsafe partial class KStateDescription
             if (rc != 0)
             {
                 Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // the object as it was
-                throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was", rc);
+                throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was and its folios are still to restore", rc);
             }
+        }
+        foreach (ulong phys in ctx.Folios)
+        {
+            if (kho!.TryRestoreFolio(phys, out _)) continue;
+            Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // claimed meanwhile by someone else: this restore did not happen
+            throw new KStateCorruptException($"'{Name}': folio 0x{phys:x} was restored by someone else while this restore ran");
         }
     }
 }

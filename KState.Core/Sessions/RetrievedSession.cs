@@ -93,7 +93,8 @@ public sealed unsafe class RetrievedSession
         Retrieve(token) as T ?? throw new KStateInvalidException($"session '{Name}': item {token} is not a {typeof(T).Name}");
 
     /// <summary>Restores the described object saved under <paramref name="token"/> into <paramref name="obj"/>.
-    /// Restoring again into the same object does nothing; into another is refused.</summary>
+    /// Restoring again into the same object does nothing; into another is refused. A restore that fails (a damaged
+    /// record, a post_load that refuses) changes neither the object nor KHO: the item stays still to restore.</summary>
     /// <exception cref="KStateNotFoundException">No item has that token.</exception>
     /// <exception cref="KStateInvalidException">The item was saved with another description, or is not a described object.</exception>
     /// <exception cref="KStateBusyException">It was restored into another object.</exception>
