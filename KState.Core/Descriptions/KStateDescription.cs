@@ -222,7 +222,7 @@ public sealed partial class KStateDescription
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     internal static void Invalid(string description, string what) =>
-        throw new KStateInvalidException($"invalid description '{description}': {what}");
+        Throw.Invalid($"invalid description '{description}': {what}");
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} (0x{Id:x16}) v{VersionId} (reads {MinVersionId}..{VersionId}), {Size} bytes, {Fields.Count} fields";

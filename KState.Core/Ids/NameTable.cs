@@ -31,7 +31,7 @@ public sealed class NameTable
         CheckName(name);
         if (_byId.TryGetValue(id, out var existing))
         {
-            if (existing != name) throw new KStateExistsException($"id collision: \"{existing}\" and \"{name}\" both have id 0x{id:x16}");
+            if (existing != name) Throw.Exists($"id collision: \"{existing}\" and \"{name}\" both have id 0x{id:x16}");
             return;
         }
         _byId.Add(id, name);
@@ -44,7 +44,7 @@ public sealed class NameTable
     {
         ArgumentNullException.ThrowIfNull(name);
         int n = Encoding.UTF8.GetByteCount(name);
-        if (n == 0 || n > MaxNameBytes) throw new KStateInvalidException($"name '{name}' must be 1 to {MaxNameBytes} UTF-8 bytes (it has {n})");
+        if (n == 0 || n > MaxNameBytes) Throw.Invalid($"name '{name}' must be 1 to {MaxNameBytes} UTF-8 bytes (it has {n})");
     }
 
     /// <summary>How many names were added so far (a mark for <see cref="RemoveAddedSince"/>).</summary>
@@ -79,26 +79,26 @@ public sealed class NameTable
     internal static NameTable Read(ReadOnlySpan<byte> payload, long baseOffset)
     {
         var t = new NameTable();
-        if (payload.Length < 4) throw new KStateCorruptException("names record: too short", baseOffset);
+        if (payload.Length < 4) Throw.Corrupt("names record: too short", baseOffset);
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(payload);
         int at = 4;
         ulong previous = 0;
         for (uint i = 0; i < count; i++)
         {
-            if (payload.Length - at < 10) throw new KStateCorruptException("names record: entry runs past the payload", baseOffset + at);
+            if (payload.Length - at < 10) Throw.Corrupt("names record: entry runs past the payload", baseOffset + at);
             ulong id = BinaryPrimitives.ReadUInt64LittleEndian(payload[at..]);
             int n = BinaryPrimitives.ReadUInt16LittleEndian(payload[(at + 8)..]);
-            if (n == 0 || n > MaxNameBytes || payload.Length - at - 10 < n) throw new KStateCorruptException("names record: bad name length", baseOffset + at + 8);
+            if (n == 0 || n > MaxNameBytes || payload.Length - at - 10 < n) Throw.Corrupt("names record: bad name length", baseOffset + at + 8);
             string name;
             try { name = new UTF8Encoding(false, true).GetString(payload.Slice(at + 10, n)); }
             catch (DecoderFallbackException) { throw new KStateCorruptException("names record: name is not UTF-8", baseOffset + at + 10); }
             if (i > 0 && id <= previous)
-                throw new KStateCorruptException(id == previous ? $"names record: id 0x{id:x16} appears twice" : $"names record: id 0x{id:x16} follows 0x{previous:x16} (ids must ascend)", baseOffset + at);
+                Throw.Corrupt(id == previous ? $"names record: id 0x{id:x16} appears twice" : $"names record: id 0x{id:x16} follows 0x{previous:x16} (ids must ascend)", baseOffset + at);
             previous = id;
             t._byId.Add(id, name);
             at += 10 + n;
         }
-        if (at != payload.Length) throw new KStateCorruptException($"names record: {payload.Length - at} bytes after its {count} entries", baseOffset + at);
+        if (at != payload.Length) Throw.Corrupt($"names record: {payload.Length - at} bytes after its {count} entries", baseOffset + at);
         return t;
     }
 }

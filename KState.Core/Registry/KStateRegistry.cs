@@ -46,13 +46,13 @@ public sealed unsafe class KStateRegistry
     public void Register(KStateDescription description, void* obj, ulong instanceId)
     {
         ArgumentNullException.ThrowIfNull(description);
-        if (obj == null) throw new KStateInvalidException($"register of '{description.Name}' instance {instanceId}: null object");
+        if (obj == null) Throw.Invalid($"register of '{description.Name}' instance {instanceId}: null object");
         lock (_lock)
         {
             CheckNotFinalized("register");
             foreach (var r in _registered)
                 if (r.Description.Id == description.Id && r.Instance == instanceId)
-                    throw new KStateExistsException($"'{description.Name}' instance {instanceId} is already registered");
+                    Throw.Exists($"'{description.Name}' instance {instanceId} is already registered");
             _registered.Add((description, (nint)obj, instanceId));
         }
     }
@@ -67,7 +67,7 @@ public sealed unsafe class KStateRegistry
         {
             CheckNotFinalized("unregister");
             int i = _registered.FindIndex(r => r.Description.Id == description.Id && r.Instance == instanceId && r.Obj == (nint)obj);
-            if (i < 0) throw new KStateNotFoundException($"'{description.Name}' instance {instanceId} is not registered");
+            if (i < 0) Throw.NotFound($"'{description.Name}' instance {instanceId} is not registered");
             _registered.RemoveAt(i);
         }
     }
@@ -98,7 +98,7 @@ public sealed unsafe class KStateRegistry
         {
             if (_streams.IncomingProblem is { } problem) throw problem;
             if (!_streams.Set.HasIncoming(StreamName))
-                throw new KStateNotFoundException(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
+                Throw.NotFound(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
             reader = _streams.Set.Open(StreamName);
         }
         description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
@@ -106,8 +106,8 @@ public sealed unsafe class KStateRegistry
 
     private void CheckNotFinalized(string what)
     {
-        if (_saving) throw new KStateBusyException($"cannot {what} while the handover is being finalized (from a pre_save hook?)");
-        if (_finalized) throw new KStateBusyException($"cannot {what}: the handover is finalized (abort it to change the registry)");
+        if (_saving) Throw.Busy($"cannot {what} while the handover is being finalized (from a pre_save hook?)");
+        if (_finalized) Throw.Busy($"cannot {what}: the handover is finalized (abort it to change the registry)");
     }
 
     /// <summary>At finalize: saves every registered object, then the schema of everything saved. A failure takes
@@ -116,7 +116,7 @@ public sealed unsafe class KStateRegistry
     {
         lock (_lock)
         {
-            if (_saving || _finalized) throw new KStateBusyException("the registry is already saved for this handover");
+            if (_saving || _finalized) Throw.Busy("the registry is already saved for this handover");
             _saving = true;
             try
             {
@@ -192,7 +192,7 @@ public sealed unsafe class KStateRegistry
     private void Remember(KStateDescription d, RecordWriter writer)
     {
         if (_saved.TryGetValue(d.Id, out var known) && !ReferenceEquals(known, d) && known.Name != d.Name)
-            throw new KStateExistsException($"id collision: descriptions '{known.Name}' and '{d.Name}' both have state id 0x{d.Id:x16}");
+            Throw.Exists($"id collision: descriptions '{known.Name}' and '{d.Name}' both have state id 0x{d.Id:x16}");
         _saved[d.Id] = d;
         writer.DefineName(d.Id, d.Name);
     }

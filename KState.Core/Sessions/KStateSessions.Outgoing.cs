@@ -17,7 +17,7 @@ public sealed partial class KStateSessions
         lock (Gate)
         {
             CheckNotFinalized();
-            if (_outgoing.Any(s => s.Name == name)) throw new KStateExistsException($"a session named '{name}' exists");
+            if (_outgoing.Any(s => s.Name == name)) Throw.Exists($"a session named '{name}' exists");
             var session = new Session(this, name, _nextOrdinal++);
             _outgoing.Add(session);
             return session;
@@ -32,7 +32,7 @@ public sealed partial class KStateSessions
 
     internal void CheckNotFinalized()
     {
-        if (_finalized) throw new KStateBusyException("the handover is finalized (abort it to change sessions)");
+        if (_finalized) Throw.Busy("the handover is finalized (abort it to change sessions)");
     }
 
     internal void Preserved(OutgoingItem item) => _order.Add(item);
@@ -99,7 +99,7 @@ public sealed partial class KStateSessions
             }
         }
         if (errors is not null)
-            throw new KStateInvalidException($"unpreserving shared data failed: {string.Join("; ", errors.Select(e => e.Message))}");
+            Throw.Invalid($"unpreserving shared data failed: {string.Join("; ", errors.Select(e => e.Message))}");
     }
 
     internal object OutgoingShared(SharedDataHandler handler)
@@ -115,7 +115,7 @@ public sealed partial class KStateSessions
     {
         lock (Gate)
         {
-            if (_finalized) throw new KStateBusyException("the sessions are already saved for this handover");
+            if (_finalized) Throw.Busy("the sessions are already saved for this handover");
             _finalized = true;
             _undoFailures.Clear();
             try
