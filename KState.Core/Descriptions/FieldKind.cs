@@ -9,7 +9,10 @@ public enum FieldKind
     Base = 1,
     /// <summary>A pointer to unmanaged values: the pointee's bytes; restore writes into the pointee, allocating when null (KS_POINTER).</summary>
     Pointer = 2,
-    /// <summary>A KHO folio handle: preserved at save, recorded by phys, restored through KHO (KS_FOLIO).</summary>
+    /// <summary>A KHO folio handle: preserved at save (unless already preserved), recorded by phys, restored through
+    /// KHO (KS_FOLIO). A restore claims each folio once, so one object may not hold the same folio in two folio slots
+    /// (two fields, two elements, a nested struct or a subsection): its save is refused (EINVAL). A folio shared by two
+    /// objects is likewise claimed by the first one restored; the other's restore fails.</summary>
     Folio = 3,
     /// <summary>A nested struct with its own description and version (KS_STRUCT).</summary>
     Struct = 4,

@@ -10,9 +10,11 @@ public sealed unsafe partial class KStateDescription
     /// Restores the newest record of (<see cref="Id"/>, <paramref name="instanceId"/>) into <paramref name="obj"/>, by
     /// the VMState rules: a record newer than <see cref="VersionId"/> or older than <see cref="MinVersionId"/> is
     /// refused; fields newer than the record keep their values; deprecated fields are skipped; unknown subsections are
-    /// skipped and missing ones are fine; post_load runs last. The record is read completely into a staging copy
-    /// before anything is written, so a failing restore leaves the object as it was (pointees written by a pointer
-    /// field stay written when only post_load fails).
+    /// skipped and missing ones are fine; post_load runs after the fields are written. The record is read and checked
+    /// completely into a staging copy before anything is written or claimed, so a failing restore leaves the object as
+    /// it was (pointees written by a pointer field stay written when only post_load fails). Folios are claimed from KHO
+    /// last, after post_load succeeded (post_load may read and write them, but not restore them itself): a failed
+    /// restore claims nothing, and can be retried.
     /// </summary>
     /// <exception cref="KStateNotFoundException">No such record.</exception>
     /// <exception cref="KStateVersionException">The record's version is out of range.</exception>
@@ -22,7 +24,7 @@ public sealed unsafe partial class KStateDescription
     {
         ArgumentNullException.ThrowIfNull(reader);
         if (!reader.TryFind(Id, instanceId, out var rec))
-            throw new KStateNotFoundException($"no record of '{Name}' (state 0x{Id:x16}) instance {instanceId} in stream '{reader.Name}'");
+            Throw.NotFound($"no record of '{Name}' (state 0x{Id:x16}) instance {instanceId} in stream '{reader.Name}'");
         Restore(rec, obj, kho, allocator);
     }
 
@@ -38,7 +40,7 @@ public sealed unsafe partial class KStateDescription
     {
         if (obj == null) Invalid(Name, "restore into a null object");
         if (rec.Type != RecordType.Main || rec.StateId != Id)
-            throw new KStateCorruptException($"record of state 0x{rec.StateId:x16} type {rec.Type} is not a '{Name}' record", rec.Offset);
+            Throw.Corrupt($"record of state 0x{rec.StateId:x16} type {rec.Type} is not a '{Name}' record", rec.Offset);
         int version = CheckVersion(rec.Version, rec.Offset);
         var plan = PlanFor(version);
         if (plan.PureCopy && plan.Steps.Length == 1 && rec.Payload.Length == plan.Steps[0].Length)
@@ -56,7 +58,10 @@ public sealed unsafe partial class KStateDescription
             var cursor = rec.Cursor;
             ctx.PayloadBase = cursor.Offset;
             Parse(ref cursor, work, 0, version, plan, ctx, kho);
-            if (cursor.Remaining != 0) throw new KStateCorruptException($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
+            if (cursor.Remaining != 0) Throw.Corrupt($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
+            // Only a record that parsed completely may attach memory: a blob's data segments are claimed as it is verified.
+            foreach (var p in ctx.Pointers)
+                new RecordCursor(rec.Payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: true);
             Commit(rec, obj, ctx, kho, allocator ?? NativeAllocator.Instance);
         }
         finally
@@ -93,10 +98,10 @@ public sealed unsafe partial class KStateDescription
             {
                 long where = c.Offset;
                 uint saved = c.ReadUInt32();
-                if (saved > (uint)f.Count) throw new KStateCorruptException($"'{Name}'.{f.Name} has {saved} elements, more than its maximum {f.Count}", where);
+                if (saved > (uint)f.Count) Throw.Corrupt($"'{Name}'.{f.Name} has {saved} elements, more than its maximum {f.Count}", where);
                 var cf = CountFieldOf(f);
                 if (cf.VersionId <= version && ReadCount(obj, cf) != saved)
-                    throw new KStateCorruptException($"'{Name}'.{f.Name} has {saved} elements but '{f.CountField}' says {ReadCount(obj, cf)}", where);
+                    Throw.Corrupt($"'{Name}'.{f.Name} has {saved} elements but '{f.CountField}' says {ReadCount(obj, cf)}", where);
                 n = (int)saved;
             }
             byte* slot = obj + f.Offset;
@@ -110,15 +115,15 @@ public sealed unsafe partial class KStateDescription
                     {
                         long where = c.Offset;
                         uint present = c.ReadUInt32();
-                        if (present != 0 && present != (uint)f.Count) throw new KStateCorruptException($"'{Name}'.{f.Name}: pointee count {present}, expected {f.Count}", where);
+                        if (present != 0 && present != (uint)f.Count) Throw.Corrupt($"'{Name}'.{f.Name}: pointee count {present}, expected {f.Count}", where);
                         n = (int)present;
                     }
                     if (n > 0)
                     {
                         long from = c.Offset - ctx.PayloadBase;
                         long blobAt = c.Offset;
-                        var blob = c.ReadBlobView(verify: true);
-                        if (blob.Length != (long)f.Size * n) throw new KStateCorruptException($"'{Name}'.{f.Name}: {blob.Length} bytes of pointee, expected {(long)f.Size * n}", blobAt);
+                        var blob = c.ReadBlobView(verify: false); // verified once the whole record has parsed: verifying attaches memory
+                        if (blob.Length != (long)f.Size * n) Throw.Corrupt($"'{Name}'.{f.Name}: {blob.Length} bytes of pointee, expected {(long)f.Size * n}", blobAt);
                         // A counted array's existing buffer holds as many elements as the object counted before this restore.
                         long capacity = f.CountField is null ? long.MaxValue : (long)Math.Min(ReadCount(ctx.Original + at, CountFieldOf(f)), (ulong)f.Count) * f.Size;
                         ctx.Pointers.Add(new PendingPointer(at + f.Offset, (int)from, f.Size * n, capacity));
@@ -130,7 +135,7 @@ public sealed unsafe partial class KStateDescription
                         long where = c.Offset;
                         ulong phys = c.ReadUInt64();
                         void* p = phys == 0 ? null : NeedKho(kho, f).PhysToVirt(phys);
-                        if (phys != 0 && p == null) throw new KStateCorruptException($"'{Name}'.{f.Name}: phys 0x{phys:x} is outside the region", where);
+                        if (phys != 0 && p == null) Throw.Corrupt($"'{Name}'.{f.Name}: phys 0x{phys:x} is outside the region", where);
                         ((void**)slot)[i] = p;
                     }
                     break;
@@ -145,9 +150,9 @@ public sealed unsafe partial class KStateDescription
                         var folio = Folio.FromHandle(handle);
                         var k = NeedKho(kho, f);
                         if (!k.CanRestoreFolio(folio.Phys, out int order) || order != folio.Order || ctx.Folios.Contains(folio.Phys))
-                            throw new KStateCorruptException($"'{Name}'.{f.Name}: {folio} was not preserved (or is claimed twice)", where);
+                            Throw.Corrupt($"'{Name}'.{f.Name}: {folio} was not preserved (or is claimed twice)", where);
                         if (XxHash3.HashToUInt64(k.FolioSpan(folio)) != hash)
-                            throw new KStateCorruptException($"'{Name}'.{f.Name}: the contents of {folio} do not match their checksum", where);
+                            Throw.Corrupt($"'{Name}'.{f.Name}: the contents of {folio} do not match their checksum", where);
                         ctx.Folios.Add(folio.Phys);
                     }
                     break;
@@ -157,19 +162,19 @@ public sealed unsafe partial class KStateDescription
                     {
                         long where = c.Offset;
                         if (!c.TryReadNested(out var rec) || rec.Type != RecordType.Nested || rec.StateId != nested.Id || rec.InstanceId != (ulong)i)
-                            throw new KStateCorruptException($"'{Name}'.{f.Name}[{i}]: expected a nested '{nested.Name}' record", where);
+                            Throw.Corrupt($"'{Name}'.{f.Name}[{i}]: expected a nested '{nested.Name}' record", where);
                         int v = nested.CheckVersion(rec.Version, where);
                         var inner = rec.Cursor;
                         nested.Parse(ref inner, work, at + f.Offset + i * f.Size, v, nested.PlanFor(v), ctx, kho);
-                        if (inner.Remaining != 0) throw new KStateCorruptException($"'{Name}'.{f.Name}[{i}]: {inner.Remaining} bytes left over", inner.Offset);
+                        if (inner.Remaining != 0) Throw.Corrupt($"'{Name}'.{f.Name}[{i}]: {inner.Remaining} bytes left over", inner.Offset);
                         if (nested.PostLoad is not null) ctx.PostLoads.Add((nested, at + f.Offset + i * f.Size, v));
                     }
                     break;
                 case FieldKind.Custom:
                     {
                         long where = c.Offset;
-                        if (!c.TryReadNested(out var rec) || rec.Type != RecordType.Nested || rec.StateId != 0 || rec.InstanceId != (ulong)step.FieldIndex)
-                            throw new KStateCorruptException($"'{Name}'.{f.Name}: expected the custom field's bytes", where);
+                        if (!c.TryReadNested(out var rec) || rec.Type != RecordType.Nested || rec.StateId != 0 || rec.InstanceId != CustomId(step.FieldIndex))
+                            Throw.Corrupt($"'{Name}'.{f.Name}: expected the custom field's bytes", where);
                         var inner = rec.Cursor;
                         f.Restore!(ref inner, obj, f);
                         break;
@@ -178,7 +183,7 @@ public sealed unsafe partial class KStateDescription
         }
         while (c.TryReadNested(out var sub))
         {
-            if (sub.Type != RecordType.Subsection) throw new KStateCorruptException($"'{Name}': a nested record where a subsection was expected", c.Offset);
+            if (sub.Type != RecordType.Subsection) Throw.Corrupt($"'{Name}': a nested record where a subsection was expected", c.Offset);
             KStateDescription? s = null;
             foreach (var known in Subsections)
                 if (known.Id == sub.StateId) s = known;
@@ -186,25 +191,24 @@ public sealed unsafe partial class KStateDescription
             int v = s.CheckVersion(sub.Version, c.Offset);
             var inner = sub.Cursor;
             s.Parse(ref inner, work, at, v, s.PlanFor(v), ctx, kho);
-            if (inner.Remaining != 0) throw new KStateCorruptException($"'{Name}' subsection '{s.Name}': {inner.Remaining} bytes left over", inner.Offset);
+            if (inner.Remaining != 0) Throw.Corrupt($"'{Name}' subsection '{s.Name}': {inner.Remaining} bytes left over", inner.Offset);
             if (s.PostLoad is not null) ctx.PostLoads.Add((s, at, v));
         }
         if (at == 0 && PostLoad is not null) ctx.PostLoads.Add((this, 0, version));
     }
 
-    /// <summary>Applies a fully parsed record: claims folios, fills pointees, writes the object, runs post_load hooks.</summary>
+    /// <summary>Applies a fully parsed record: fills pointees, writes the object, runs post_load hooks, and then
+    /// claims its folios, so that a failing post_load leaves them restorable and a retry can succeed.</summary>
     private void Commit(Record rec, byte* obj, RestoreContext ctx, Kho? kho, IPointerAllocator allocator)
     {
         var payload = rec.Payload;
-        foreach (ulong phys in ctx.Folios)
-            if (!kho!.TryRestoreFolio(phys, out _)) throw new KStateCorruptException($"'{Name}': folio 0x{phys:x} could not be restored");
         byte* work = ctx.Work;
         foreach (var p in ctx.Pointers)
         {
             ref byte* target = ref *(byte**)(work + p.SlotOffset);
             // A null pointer, or a counted array whose buffer is too small, gets new memory (the old buffer is not ours to free).
             if (target == null || p.Bytes > p.CapacityBytes) target = (byte*)allocator.Allocate((nuint)p.Bytes);
-            if (target == null) throw new KStateOutOfMemoryException($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
+            if (target == null) Throw.OutOfMemory($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
             new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes));
         }
         Buffer.MemoryCopy(work, obj, Size, Size);
@@ -214,8 +218,14 @@ public sealed unsafe partial class KStateDescription
             if (rc != 0)
             {
                 Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // the object as it was
-                throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was", rc);
+                throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was and its folios are still to restore", rc);
             }
+        }
+        foreach (ulong phys in ctx.Folios)
+        {
+            if (kho!.TryRestoreFolio(phys, out _)) continue;
+            Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // claimed meanwhile by someone else: this restore did not happen
+            Throw.Corrupt($"'{Name}': folio 0x{phys:x} was restored by someone else while this restore ran");
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using KState.Core.Ids;
 
 namespace KState.Core.Descriptions;
@@ -31,8 +32,22 @@ public sealed partial class KStateDescription
         Needed = needed;
         PreSave = preSave;
         PostLoad = postLoad;
-        _plans = new Plan?[versionId - minVersionId + 1];
+        _plans = new Plan?[(long)versionId - minVersionId + 1 is > 0 and <= MaxReadableVersions + 1 ? versionId - minVersionId + 1 : 0];
+        _customIds = new ulong[fields.Length];
     }
+
+    /// <summary>How many nested records deep a record of this description goes (0: none).</summary>
+    internal int NestingDepth { get; private set; }
+
+    /// <summary>Per field, the id of its name (custom fields only): a custom field's nested record carries it.</summary>
+    private readonly ulong[] _customIds;
+
+    /// <summary>Instance id of a custom field's nested record: the id of the field's name, so that fields added or
+    /// removed before it do not move it (docs/FORMAT.md, "Fields in a payload").</summary>
+    internal ulong CustomId(int fieldIndex) => _customIds[fieldIndex];
+
+    /// <summary>The most versions one description can read (version_id - min_version_id).</summary>
+    public const int MaxReadableVersions = 4096;
 
     /// <summary>The description's name.</summary>
     public string Name { get; }
@@ -95,8 +110,9 @@ public sealed partial class KStateDescription
     {
         if (string.IsNullOrEmpty(Name)) Invalid("(unnamed)", "a description needs a name");
         if (Id == 0) Invalid(Name, "state id 0 is reserved");
+        if (Encoding.UTF8.GetByteCount(Name) > NameTable.MaxNameBytes) Invalid(Name, $"the name has {Encoding.UTF8.GetByteCount(Name)} UTF-8 bytes; a stream's names table holds at most {NameTable.MaxNameBytes}");
         if (MinVersionId < 0 || VersionId < MinVersionId) Invalid(Name, $"versions must satisfy 0 <= min_version_id ({MinVersionId}) <= version_id ({VersionId})");
-        if (VersionId - MinVersionId > 4096) Invalid(Name, "more than 4096 readable versions");
+        if ((long)VersionId - MinVersionId > MaxReadableVersions) Invalid(Name, $"more than {MaxReadableVersions} readable versions");
         if (Size <= 0) Invalid(Name, $"struct size {Size} must be positive");
         var names = new HashSet<string>(StringComparer.Ordinal);
         var extents = new List<(long Start, long End, string Name)>();
@@ -104,10 +120,12 @@ public sealed partial class KStateDescription
         foreach (var f in Fields)
         {
             if (string.IsNullOrEmpty(f.Name)) Invalid(Name, "a field has no name");
+            if (Encoding.UTF8.GetByteCount(f.Name) > NameTable.MaxNameBytes) Invalid(Name, $"field '{f.Name}': a name has at most {NameTable.MaxNameBytes} UTF-8 bytes");
             if (!names.Add(f.Name)) Invalid(Name, $"field '{f.Name}' appears twice");
             if (f.Size <= 0) Invalid(Name, $"field '{f.Name}': size {f.Size} must be positive");
             if (f.Count < 1) Invalid(Name, $"field '{f.Name}': count {f.Count} must be at least 1");
             if (f.VersionId < 0) Invalid(Name, $"field '{f.Name}': version {f.VersionId} is negative");
+            CheckFieldBytes(f);
             ValidateKind(f);
             if (f.CountField is not null) ValidateCountField(f, earlier);
             if (f.Kind != FieldKind.Deprecated)
@@ -125,13 +143,44 @@ public sealed partial class KStateDescription
             }
             earlier[f.Name] = f;
         }
+        for (int i = 0; i < Fields.Count; i++)
+            if (Fields[i].Kind == FieldKind.Custom) _customIds[i] = KStateId.FromName(Fields[i].Name);
         var ids = new HashSet<ulong>();
+        foreach (var f in Fields)
+        {
+            if (f.Kind == FieldKind.Struct) NestingDepth = Math.Max(NestingDepth, 1 + f.Nested!.NestingDepth);
+            else if (f.Kind == FieldKind.Custom) NestingDepth = Math.Max(NestingDepth, 1); // what the callback nests inside is its own
+        }
         foreach (var s in Subsections)
         {
             if (s is null) Invalid(Name, "a subsection is null");
+            NestingDepth = Math.Max(NestingDepth, 1 + s.NestingDepth);
             if (s.Size > Size) Invalid(Name, $"subsection '{s.Name}' describes {s.Size} bytes, more than the {Size}-byte struct");
             if (!ids.Add(s.Id)) Invalid(Name, $"subsection '{s.Name}' has the id of another subsection");
         }
+        // Checked here, once, so that whether a description is valid never depends on how it is first used.
+        if (NestingDepth > Records.Format.MaxNesting)
+            Invalid(Name, $"nested structs and subsections go {NestingDepth} records deep; a record nests at most {Records.Format.MaxNesting} deep (docs/FORMAT.md)");
+    }
+
+    /// <summary>The most payload bytes one record can hold: the largest segment less its header, the record's header and
+    /// the room kept for the end marker (RecordWriter.Grow).</summary>
+    internal const int MaxRecordPayload = (Kho.PageSize << Records.Format.MaxSegmentOrder) - Records.Format.SegmentHeaderBytes
+        - 2 * Records.Format.RecordHeaderBytes - 16 - 64;
+
+    /// <summary>Refuses a field whose bytes overflow or could never fit a record (a pointee goes out of line as a blob,
+    /// bounded by a span's length).</summary>
+    private void CheckFieldBytes(KStateField f)
+    {
+        long bytes = f.Kind switch
+        {
+            FieldKind.Folio => 16L * f.Count, // handle and checksum
+            FieldKind.KhoPointer => 8L * f.Count,
+            _ => (long)f.Size * f.Count,
+        };
+        long limit = f.Kind is FieldKind.Pointer ? int.MaxValue : MaxRecordPayload;
+        if (bytes > limit)
+            Invalid(Name, $"field '{f.Name}': {f.Count} elements of {f.Size} bytes make {bytes} bytes; at most {limit} fit {(f.Kind is FieldKind.Pointer ? "a pointee" : "a record")}");
     }
 
     private void ValidateKind(KStateField f)
@@ -173,7 +222,7 @@ public sealed partial class KStateDescription
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     internal static void Invalid(string description, string what) =>
-        throw new KStateInvalidException($"invalid description '{description}': {what}");
+        Throw.Invalid($"invalid description '{description}': {what}");
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} (0x{Id:x16}) v{VersionId} (reads {MinVersionId}..{VersionId}), {Size} bytes, {Fields.Count} fields";

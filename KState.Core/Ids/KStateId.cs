@@ -16,7 +16,7 @@ public static class KStateId
     {
         ArgumentNullException.ThrowIfNull(name);
         int n = Encoding.UTF8.GetByteCount(name);
-        if (n == 0 || n > 255) throw new KStateInvalidException($"name '{name}' must be 1 to 255 UTF-8 bytes");
+        if (n == 0 || n > NameTable.MaxNameBytes) Throw.Invalid($"name '{name}' must be 1 to {NameTable.MaxNameBytes} UTF-8 bytes");
         Span<byte> utf8 = n <= 256 ? stackalloc byte[n] : new byte[n];
         Encoding.UTF8.GetBytes(name, utf8);
         ulong id = XxHash3.HashToUInt64(utf8);
@@ -28,8 +28,8 @@ public static class KStateId
     public static ulong FromName(string vendor, string name)
     {
         if (string.IsNullOrEmpty(vendor) || !vendor.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
-            throw new KStateInvalidException($"vendor prefix '{vendor}' must be lower-case letters, digits and dashes, like \"acme-nic\"");
-        if (string.IsNullOrEmpty(name)) throw new KStateInvalidException("name under a vendor prefix must not be empty");
+            Throw.Invalid($"vendor prefix '{vendor}' must be lower-case letters, digits and dashes, like \"acme-nic\"");
+        if (string.IsNullOrEmpty(name)) Throw.Invalid("name under a vendor prefix must not be empty");
         return FromName(vendor + "/" + name);
     }
 }

@@ -10,7 +10,12 @@ namespace KState.Core.Ids;
 /// </summary>
 public sealed class NameTable
 {
+    /// <summary>The longest name a names record holds, in UTF-8 bytes (docs/FORMAT.md, "Names record"); the writer
+    /// refuses longer names where they are introduced, and the reader refuses them in a stream.</summary>
+    public const int MaxNameBytes = 255;
+
     private readonly Dictionary<ulong, string> _byId = [];
+    private readonly List<ulong> _added = []; // ids in the order they were added, so a rolled-back stream forgets its names
 
     /// <summary>Number of names.</summary>
     public int Count => _byId.Count;
@@ -20,14 +25,36 @@ public sealed class NameTable
 
     /// <summary>Adds a name; the same pair again is fine.</summary>
     /// <exception cref="KStateExistsException">Another name has this id.</exception>
+    /// <exception cref="KStateInvalidException">The name is empty or longer than <see cref="MaxNameBytes"/> UTF-8 bytes.</exception>
     public void Add(ulong id, string name)
     {
+        CheckName(name);
         if (_byId.TryGetValue(id, out var existing))
         {
-            if (existing != name) throw new KStateExistsException($"id collision: \"{existing}\" and \"{name}\" both have id 0x{id:x16}");
+            if (existing != name) Throw.Exists($"id collision: \"{existing}\" and \"{name}\" both have id 0x{id:x16}");
             return;
         }
         _byId.Add(id, name);
+        _added.Add(id);
+    }
+
+    /// <summary>Refuses a name the names record cannot hold.</summary>
+    /// <exception cref="KStateInvalidException">The name is empty or longer than <see cref="MaxNameBytes"/> UTF-8 bytes.</exception>
+    public static void CheckName(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        int n = Encoding.UTF8.GetByteCount(name);
+        if (n == 0 || n > MaxNameBytes) Throw.Invalid($"name '{name}' must be 1 to {MaxNameBytes} UTF-8 bytes (it has {n})");
+    }
+
+    /// <summary>How many names were added so far (a mark for <see cref="RemoveAddedSince"/>).</summary>
+    internal int Added => _added.Count;
+
+    /// <summary>Forgets the names added after <paramref name="mark"/>.</summary>
+    internal void RemoveAddedSince(int mark)
+    {
+        for (int i = _added.Count - 1; i >= mark; i--) _byId.Remove(_added[i]);
+        _added.RemoveRange(mark, _added.Count - mark);
     }
 
     /// <summary>The name of an id, or null.</summary>
@@ -45,27 +72,33 @@ public sealed class NameTable
         }
     }
 
-    /// <summary>Reads a names payload; checks every entry's id against its name.</summary>
-    /// <exception cref="KStateCorruptException">The payload is malformed or an id appears twice (offset given).</exception>
+    /// <summary>Reads a names payload; checks every entry's name (1 to 255 bytes of UTF-8) and that the ids are in
+    /// strictly ascending order, as FORMAT.md orders them (so none appears twice). An id need not be the hash of its
+    /// name (descriptions may carry explicit ids); a reader looking a name up checks the pair (RecordReader.TryFind).</summary>
+    /// <exception cref="KStateCorruptException">The payload is malformed, or an id is out of order or appears twice (offset given).</exception>
     internal static NameTable Read(ReadOnlySpan<byte> payload, long baseOffset)
     {
         var t = new NameTable();
-        if (payload.Length < 4) throw new KStateCorruptException("names record: too short", baseOffset);
+        if (payload.Length < 4) Throw.Corrupt("names record: too short", baseOffset);
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(payload);
         int at = 4;
+        ulong previous = 0;
         for (uint i = 0; i < count; i++)
         {
-            if (payload.Length - at < 10) throw new KStateCorruptException("names record: entry runs past the payload", baseOffset + at);
+            if (payload.Length - at < 10) Throw.Corrupt("names record: entry runs past the payload", baseOffset + at);
             ulong id = BinaryPrimitives.ReadUInt64LittleEndian(payload[at..]);
             int n = BinaryPrimitives.ReadUInt16LittleEndian(payload[(at + 8)..]);
-            if (n == 0 || n > 255 || payload.Length - at - 10 < n) throw new KStateCorruptException("names record: bad name length", baseOffset + at + 8);
+            if (n == 0 || n > MaxNameBytes || payload.Length - at - 10 < n) Throw.Corrupt("names record: bad name length", baseOffset + at + 8);
             string name;
             try { name = new UTF8Encoding(false, true).GetString(payload.Slice(at + 10, n)); }
             catch (DecoderFallbackException) { throw new KStateCorruptException("names record: name is not UTF-8", baseOffset + at + 10); }
-            if (t._byId.ContainsKey(id)) throw new KStateCorruptException($"names record: id 0x{id:x16} appears twice", baseOffset + at);
+            if (i > 0 && id <= previous)
+                Throw.Corrupt(id == previous ? $"names record: id 0x{id:x16} appears twice" : $"names record: id 0x{id:x16} follows 0x{previous:x16} (ids must ascend)", baseOffset + at);
+            previous = id;
             t._byId.Add(id, name);
             at += 10 + n;
         }
+        if (at != payload.Length) Throw.Corrupt($"names record: {payload.Length - at} bytes after its {count} entries", baseOffset + at);
         return t;
     }
 }

@@ -60,10 +60,11 @@ public sealed unsafe partial class RecordWriter
                 new Span<byte>(p + piece.Length, (Kho.PageSize << order) - piece.Length).Clear(); // no stale bytes handed over
             }
         }
-        catch
+        catch (Exception e)
         {
             FreeDataSegmentsFrom(first);
             AbandonOpenRecord();
+            AbandonedBy = e;
             throw;
         }
         var d = ReserveInRecord(24 + 8 * chunks);

@@ -172,7 +172,7 @@ public sealed unsafe partial class RecordWriter
         if (order > Format.MaxSegmentOrder)
         {
             AbandonOpenRecord();
-            throw new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers); the record was dropped");
+            throw AbandonedBy = new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers); the record was dropped");
         }
         byte* next;
         ulong nextPhys;
@@ -180,9 +180,10 @@ public sealed unsafe partial class RecordWriter
         {
             next = _memory.Allocate(order, out nextPhys);
         }
-        catch
+        catch (Exception e)
         {
             AbandonOpenRecord(); // the stream stays as it was before this record: every completed record intact
+            AbandonedBy = e;
             throw;
         }
         byte* old = _seg;

@@ -26,7 +26,7 @@ public sealed class StreamSet
     {
         lock (_lock)
         {
-            if (_outgoing.ContainsKey(name)) throw new KStateExistsException($"an outgoing stream named '{name}' exists");
+            if (_outgoing.ContainsKey(name)) Throw.Exists($"an outgoing stream named '{name}' exists");
             var w = new RecordWriter(_memory, name);
             _outgoing.Add(name, w);
             return w;
@@ -92,28 +92,28 @@ public sealed class StreamSet
     /// <exception cref="KStateCorruptException">The blob is malformed (offset given).</exception>
     public void LoadIncoming(ReadOnlySpan<byte> root)
     {
-        if (root.Length < Format.RootHeaderBytes) throw new KStateCorruptException($"kstate root blob of {root.Length} bytes is too short", 0);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(root) != Format.RootMagic) throw new KStateCorruptException("kstate root blob: bad magic", 0);
+        if (root.Length < Format.RootHeaderBytes) Throw.Corrupt($"kstate root blob of {root.Length} bytes is too short", 0);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(root) != Format.RootMagic) Throw.Corrupt("kstate root blob: bad magic", 0);
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(root[8..]);
         if (version != Format.Version) throw new KStateVersionException($"kstate stream format version {version} is unknown; this reader knows version {Format.Version}");
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(root[12..]);
         if ((ulong)count * Format.RootEntryBytes != (ulong)(root.Length - Format.RootHeaderBytes))
-            throw new KStateCorruptException($"kstate root blob: {count} streams do not fit {root.Length} bytes", 12);
+            Throw.Corrupt($"kstate root blob: {count} streams do not fit {root.Length} bytes", 12);
         if (XxHash3.HashToUInt64(root[Format.RootHeaderBytes..]) != BinaryPrimitives.ReadUInt64LittleEndian(root[16..]))
-            throw new KStateCorruptException("kstate root blob: checksum mismatch", 16);
+            Throw.Corrupt("kstate root blob: checksum mismatch", 16);
         var found = new Dictionary<string, StreamInfo>(StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
             int off = Format.RootHeaderBytes + i * Format.RootEntryBytes;
             var e = root.Slice(off, Format.RootEntryBytes);
             int n = e[..64].IndexOf((byte)0);
-            if (n <= 0 || e[n..64].ContainsAnyExcept((byte)0)) throw new KStateCorruptException("kstate root blob: bad stream name", off);
+            if (n <= 0 || e[n..64].ContainsAnyExcept((byte)0)) Throw.Corrupt("kstate root blob: bad stream name", off);
             string name;
             try { name = new UTF8Encoding(false, true).GetString(e[..n]); }
             catch (DecoderFallbackException) { throw new KStateCorruptException("kstate root blob: stream name is not UTF-8", off); }
             var info = new StreamInfo(name, BinaryPrimitives.ReadUInt64LittleEndian(e[64..]), BinaryPrimitives.ReadUInt32LittleEndian(e[72..]),
                 BinaryPrimitives.ReadUInt32LittleEndian(e[76..]), BinaryPrimitives.ReadUInt64LittleEndian(e[80..]));
-            if (!found.TryAdd(name, info)) throw new KStateCorruptException($"kstate root blob: stream '{name}' listed twice", off);
+            if (!found.TryAdd(name, info)) Throw.Corrupt($"kstate root blob: stream '{name}' listed twice", off);
         }
         lock (_lock)
         {
@@ -137,10 +137,10 @@ public sealed class StreamSet
         lock (_lock)
         {
             if (_opened.TryGetValue(name, out var r)) return r;
-            if (!_incoming.TryGetValue(name, out var info)) throw new KStateNotFoundException($"no incoming stream named '{name}'");
+            if (!_incoming.TryGetValue(name, out var info)) Throw.NotFound($"no incoming stream named '{name}'");
             r = RecordReader.Open(_memory, info.FirstSegment, name, (int)Math.Min(info.Records, int.MaxValue));
             if (r.SegmentCount != info.Segments || r.RecordCount != info.Records || r.Bytes != info.Bytes)
-                throw new KStateCorruptException($"stream '{name}' has {r.SegmentCount} segments / {r.RecordCount} records / {r.Bytes} bytes; the root blob says {info.Segments} / {info.Records} / {info.Bytes}");
+                Throw.Corrupt($"stream '{name}' has {r.SegmentCount} segments / {r.RecordCount} records / {r.Bytes} bytes; the root blob says {info.Segments} / {info.Records} / {info.Bytes}");
             _opened.Add(name, r);
             return r;
         }

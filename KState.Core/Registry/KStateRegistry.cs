@@ -18,12 +18,17 @@ public sealed unsafe class KStateRegistry
     private readonly KStateStreams _streams;
     private readonly List<(KStateDescription Description, nint Obj, ulong Instance)> _registered = [];
     private readonly Dictionary<ulong, KStateDescription> _saved = [];
+    private readonly List<Folio> _finalizePreserved = []; // folios the finalize step preserved: unpreserved by its undo
+    private Dictionary<ulong, KStateDescription>? _savedBefore;
+    private StreamMark? _beforeFinalize;                     // where "main" ended before the finalize step (null: it created "main")
+    private bool _saving;                                    // the finalize step is running (a pre_save may call back)
+    private bool _finalized;                                 // the step ran and is not undone: the objects are in the handover
 
     /// <summary>A registry over a generation's streams; it saves its objects when the handover is finalized.</summary>
     public KStateRegistry(KStateStreams streams)
     {
         _streams = streams;
-        streams.Steps.Add(new FinalizeStep(SaveRegistered));
+        streams.Steps.Add(new FinalizeStep(SaveRegistered, UndoFinalize, this));
     }
 
     /// <summary>Allocator for null pointer fields on restore (native memory by default).</summary>
@@ -37,37 +42,44 @@ public sealed unsafe class KStateRegistry
 
     /// <summary>Saves <paramref name="obj"/> at finalize.</summary>
     /// <exception cref="KStateExistsException">(description, instance) is already registered.</exception>
+    /// <exception cref="KStateBusyException">The handover is finalized, or being finalized (a pre_save registering).</exception>
     public void Register(KStateDescription description, void* obj, ulong instanceId)
     {
         ArgumentNullException.ThrowIfNull(description);
-        if (obj == null) throw new KStateInvalidException($"register of '{description.Name}' instance {instanceId}: null object");
+        if (obj == null) Throw.Invalid($"register of '{description.Name}' instance {instanceId}: null object");
         lock (_lock)
         {
+            CheckNotFinalized("register");
             foreach (var r in _registered)
                 if (r.Description.Id == description.Id && r.Instance == instanceId)
-                    throw new KStateExistsException($"'{description.Name}' instance {instanceId} is already registered");
+                    Throw.Exists($"'{description.Name}' instance {instanceId} is already registered");
             _registered.Add((description, (nint)obj, instanceId));
         }
     }
 
     /// <summary>Stops saving an object at finalize.</summary>
     /// <exception cref="KStateNotFoundException">It was not registered (with this object).</exception>
+    /// <exception cref="KStateBusyException">The handover is finalized, or being finalized (a pre_save unregistering).</exception>
     public void Unregister(KStateDescription description, void* obj, ulong instanceId)
     {
+        ArgumentNullException.ThrowIfNull(description);
         lock (_lock)
         {
+            CheckNotFinalized("unregister");
             int i = _registered.FindIndex(r => r.Description.Id == description.Id && r.Instance == instanceId && r.Obj == (nint)obj);
-            if (i < 0) throw new KStateNotFoundException($"'{description.Name}' instance {instanceId} is not registered");
+            if (i < 0) Throw.NotFound($"'{description.Name}' instance {instanceId} is not registered");
             _registered.RemoveAt(i);
         }
     }
 
     /// <summary>Saves an object into the outgoing stream now; saving the same (description, instance) again replaces it.</summary>
+    /// <exception cref="KStateBusyException">The handover is finalized, or being finalized (a pre_save saving).</exception>
     public void Save(KStateDescription description, void* obj, ulong instanceId)
     {
         ArgumentNullException.ThrowIfNull(description);
         lock (_lock)
         {
+            CheckNotFinalized("save");
             var writer = _streams.Set.GetOrCreate(StreamName);
             description.Save(writer, (byte*)obj, instanceId, _streams.Kho);
             Remember(description, writer);
@@ -86,24 +98,79 @@ public sealed unsafe class KStateRegistry
         {
             if (_streams.IncomingProblem is { } problem) throw problem;
             if (!_streams.Set.HasIncoming(StreamName))
-                throw new KStateNotFoundException(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
+                Throw.NotFound(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
             reader = _streams.Set.Open(StreamName);
         }
         description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
     }
 
-    /// <summary>At finalize: saves every registered object, then the schema of everything saved.</summary>
+    private void CheckNotFinalized(string what)
+    {
+        if (_saving) Throw.Busy($"cannot {what} while the handover is being finalized (from a pre_save hook?)");
+        if (_finalized) Throw.Busy($"cannot {what}: the handover is finalized (abort it to change the registry)");
+    }
+
+    /// <summary>At finalize: saves every registered object, then the schema of everything saved. A failure takes
+    /// back what this step wrote and preserved, and fails the finalize.</summary>
     private void SaveRegistered()
     {
         lock (_lock)
         {
-            var writer = _streams.Set.GetOrCreate(StreamName);
-            foreach (var (d, obj, instance) in _registered)
+            if (_saving || _finalized) Throw.Busy("the registry is already saved for this handover");
+            _saving = true;
+            try
             {
-                d.Save(writer, (byte*)obj, instance, _streams.Kho);
-                Remember(d, writer);
+                bool existed = _streams.Set.OutgoingStreams.Contains(StreamName);
+                var writer = _streams.Set.GetOrCreate(StreamName);
+                _beforeFinalize = existed ? writer.Mark() : null;
+                _savedBefore = new Dictionary<ulong, KStateDescription>(_saved);
+                try
+                {
+                    foreach (var (d, obj, instance) in _registered)
+                    {
+                        d.Save(writer, (byte*)obj, instance, _streams.Kho, _finalizePreserved);
+                        Remember(d, writer);
+                    }
+                    if (_saved.Count > 0) Schema.KStateSchema.Of(_saved.Values).WriteTo(writer);
+                }
+                catch
+                {
+                    writer.AbandonOpenRecord();
+                    TakeBack();
+                    throw;
+                }
+                _finalized = true;
             }
-            if (_saved.Count > 0) Schema.KStateSchema.Of(_saved.Values).WriteTo(writer);
+            finally
+            {
+                _saving = false;
+            }
+        }
+    }
+
+    /// <summary>The finalize failed after this step, or was aborted: the records, names and preservations the step
+    /// made go, so the next finalize saves the registry as it is then.</summary>
+    private void UndoFinalize()
+    {
+        lock (_lock)
+        {
+            if (!_finalized) return;
+            TakeBack();
+            _finalized = false;
+        }
+    }
+
+    private void TakeBack()
+    {
+        if (_beforeFinalize is { } mark) _streams.Set.GetOrCreate(StreamName).RollBack(mark);
+        else _streams.Set.DropOutgoing(StreamName);
+        _beforeFinalize = null;
+        KStateDescription.Unpreserve(_streams.Kho, _finalizePreserved, 0);
+        if (_savedBefore is not null)
+        {
+            _saved.Clear();
+            foreach (var (id, d) in _savedBefore) _saved.Add(id, d);
+            _savedBefore = null;
         }
     }
 
@@ -125,7 +192,7 @@ public sealed unsafe class KStateRegistry
     private void Remember(KStateDescription d, RecordWriter writer)
     {
         if (_saved.TryGetValue(d.Id, out var known) && !ReferenceEquals(known, d) && known.Name != d.Name)
-            throw new KStateExistsException($"id collision: descriptions '{known.Name}' and '{d.Name}' both have state id 0x{d.Id:x16}");
+            Throw.Exists($"id collision: descriptions '{known.Name}' and '{d.Name}' both have state id 0x{d.Id:x16}");
         _saved[d.Id] = d;
         writer.DefineName(d.Id, d.Name);
     }

@@ -81,7 +81,7 @@ public sealed class KStateSchema
     /// <exception cref="KStateCorruptException">The payload is malformed (offset given).</exception>
     public static KStateSchema Read(Record record)
     {
-        if (record.Type != RecordType.Schema) throw new KStateCorruptException($"record type {record.Type} is not a schema", record.Offset);
+        if (record.Type != RecordType.Schema) Throw.Corrupt($"record type {record.Type} is not a schema", record.Offset);
         var c = record.Cursor;
         var s = new KStateSchema();
         uint n = c.ReadUInt32();
@@ -92,7 +92,7 @@ public sealed class KStateSchema
             ulong id = c.ReadUInt64();
             int version = c.ReadInt32(), min = c.ReadInt32(), size = c.ReadInt32();
             uint nf = c.ReadUInt32();
-            if (nf > (uint)c.Remaining) throw new KStateCorruptException($"schema of '{name}': {nf} fields cannot fit", c.Offset);
+            if (nf > (uint)c.Remaining) Throw.Corrupt($"schema of '{name}': {nf} fields cannot fit", c.Offset);
             var fields = new List<SchemaField>((int)nf);
             for (uint k = 0; k < nf; k++)
             {
@@ -104,13 +104,13 @@ public sealed class KStateSchema
                 fields.Add(new SchemaField(fname, kind, off, fsize, count, fversion, countField.Length == 0 ? null : countField, nested));
             }
             uint ns = c.ReadUInt32();
-            if (ns > (uint)c.Remaining) throw new KStateCorruptException($"schema of '{name}': {ns} subsections cannot fit", c.Offset);
+            if (ns > (uint)c.Remaining) Throw.Corrupt($"schema of '{name}': {ns} subsections cannot fit", c.Offset);
             var subs = new List<ulong>((int)ns);
             for (uint k = 0; k < ns; k++) subs.Add(c.ReadUInt64());
             if (!s._byId.TryAdd(id, new SchemaDescription(name, id, version, min, size, fields, subs)))
-                throw new KStateCorruptException($"schema lists state id 0x{id:x16} twice", at);
+                Throw.Corrupt($"schema lists state id 0x{id:x16} twice", at);
         }
-        if (c.Remaining != 0) throw new KStateCorruptException("schema record has trailing bytes", c.Offset);
+        if (c.Remaining != 0) Throw.Corrupt("schema record has trailing bytes", c.Offset);
         return s;
     }
 

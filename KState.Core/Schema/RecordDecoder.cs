@@ -30,7 +30,7 @@ public static class RecordDecoder
 
     private static List<DecodedField> DecodeBody(ref RecordCursor c, SchemaDescription d, int version, KStateSchema schema, int depth)
     {
-        if (depth > 16) throw new KStateCorruptException("records nest too deep to decode", c.Offset);
+        if (depth > 16) Throw.Corrupt("records nest too deep to decode", c.Offset);
         var list = new List<DecodedField>();
         foreach (var f in d.Fields)
         {
@@ -63,7 +63,7 @@ public static class RecordDecoder
     private static int FieldBytes(int size, int count, long at)
     {
         long bytes = (long)size * count;
-        if (size < 0 || count < 0 || bytes > int.MaxValue) throw new KStateCorruptException($"a schema field of {count} x {size} bytes cannot fit a record", at);
+        if (size < 0 || count < 0 || bytes > int.MaxValue) Throw.Corrupt($"a schema field of {count} x {size} bytes cannot fit a record", at);
         return (int)bytes;
     }
 
@@ -101,7 +101,7 @@ public static class RecordDecoder
                     if (f.Kind == FieldKind.Folio)
                     {
                         ulong hash = c.ReadUInt64();
-                        if (v != 0 && !c.FolioMatches(v, hash)) throw new KStateCorruptException($"{f.Name}: folio 0x{v & ~0xFFFUL:x} is missing or its contents do not match their checksum", at);
+                        if (v != 0 && !c.FolioMatches(v, hash)) Throw.Corrupt($"{f.Name}: folio 0x{v & ~0xFFFUL:x} is missing or its contents do not match their checksum", at);
                     }
                     parts.Add(v == 0 ? "none" : f.Kind == FieldKind.Folio ? $"folio 0x{v & ~0xFFFUL:x} order {v & 0xFFF}" : $"phys 0x{v:x}");
                 }
@@ -111,7 +111,7 @@ public static class RecordDecoder
                 schema.Descriptions.TryGetValue(f.NestedId, out var nested);
                 for (int i = 0; i < n; i++)
                 {
-                    if (!c.TryReadNested(out var rec)) throw new KStateCorruptException($"{f.Name}[{i}]: nested record missing", c.Offset);
+                    if (!c.TryReadNested(out var rec)) Throw.Corrupt($"{f.Name}[{i}]: nested record missing", c.Offset);
                     var inner = rec.Cursor;
                     children.Add(nested is null
                         ? new DecodedField($"[{i}]", Hex(inner.ReadSpan(inner.Remaining)), [])
@@ -119,7 +119,7 @@ public static class RecordDecoder
                 }
                 return new DecodedField(f.Name, n == 1 ? children[0].Value : $"{n} structs", n == 1 ? children[0].Children : children);
             case FieldKind.Custom:
-                if (!c.TryReadNested(out var custom)) throw new KStateCorruptException($"{f.Name}: custom bytes missing", c.Offset);
+                if (!c.TryReadNested(out var custom)) Throw.Corrupt($"{f.Name}: custom bytes missing", c.Offset);
                 var cc = custom.Cursor;
                 return new DecodedField(f.Name, $"custom: {Hex(cc.ReadSpan(cc.Remaining))}", []);
             default:

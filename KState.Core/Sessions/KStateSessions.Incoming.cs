@@ -19,11 +19,11 @@ public sealed partial class KStateSessions
         lock (Gate)
         {
             if (IncomingProblem is { } problem) throw problem;
-            if (_retrieved.ContainsKey(name)) throw new KStateBusyException($"session '{name}' is already retrieved");
+            if (_retrieved.ContainsKey(name)) Throw.Busy($"session '{name}' is already retrieved");
             var entry = _incoming?.Sessions.FirstOrDefault(s => s.Name == name)
                 ?? throw new KStateNotFoundException(!Kho.IsKhoBoot ? "no handover: this was a cold boot" : $"the handover has no session named '{name}'");
             if (!_streams.Set.HasIncoming(entry.Stream))
-                throw new KStateCorruptException($"session '{name}' is listed with stream '{entry.Stream}', which the handover does not carry");
+                Throw.Corrupt($"session '{name}' is listed with stream '{entry.Stream}', which the handover does not carry");
             var session = new RetrievedSession(this, entry, _streams.Set.Open(entry.Stream));
             _retrieved.Add(name, session);
             return session;

@@ -17,7 +17,7 @@ public sealed partial class KStateSessions
         lock (Gate)
         {
             CheckNotFinalized();
-            if (_outgoing.Any(s => s.Name == name)) throw new KStateExistsException($"a session named '{name}' exists");
+            if (_outgoing.Any(s => s.Name == name)) Throw.Exists($"a session named '{name}' exists");
             var session = new Session(this, name, _nextOrdinal++);
             _outgoing.Add(session);
             return session;
@@ -32,7 +32,7 @@ public sealed partial class KStateSessions
 
     internal void CheckNotFinalized()
     {
-        if (_finalized) throw new KStateBusyException("the handover is finalized (abort it to change sessions)");
+        if (_finalized) Throw.Busy("the handover is finalized (abort it to change sessions)");
     }
 
     internal void Preserved(OutgoingItem item) => _order.Add(item);
@@ -99,7 +99,7 @@ public sealed partial class KStateSessions
             }
         }
         if (errors is not null)
-            throw new KStateInvalidException($"unpreserving shared data failed: {string.Join("; ", errors.Select(e => e.Message))}");
+            Throw.Invalid($"unpreserving shared data failed: {string.Join("; ", errors.Select(e => e.Message))}");
     }
 
     internal object OutgoingShared(SharedDataHandler handler)
@@ -115,7 +115,7 @@ public sealed partial class KStateSessions
     {
         lock (Gate)
         {
-            if (_finalized) throw new KStateBusyException("the sessions are already saved for this handover");
+            if (_finalized) Throw.Busy("the sessions are already saved for this handover");
             _finalized = true;
             _undoFailures.Clear();
             try
@@ -130,7 +130,7 @@ public sealed partial class KStateSessions
                     var w = writers[item.Session];
                     if (item.Description is { } d)
                     {
-                        unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho); }
+                        unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho, _preservedFolios); }
                         continue;
                     }
                     w.BeginRecord(item.RecordId, item.Token, item.Handler!.Version);
@@ -190,7 +190,8 @@ public sealed partial class KStateSessions
         return w;
     }
 
-    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, and the streams it wrote are dropped.
+    /// <summary>Undoes <see cref="Save"/>: items are unfrozen, last first, the folios described items had preserved
+    /// are unpreserved, and the streams it wrote are dropped.
     /// Never throws (it runs on failure and abort paths); a handler whose unfreeze fails is kept in
     /// <see cref="UndoFailures"/>.</summary>
     private void Undo()
@@ -203,6 +204,7 @@ public sealed partial class KStateSessions
                 catch (Exception e) { _undoFailures.Add(new KStateInvalidException($"unfreeze of item {_frozen[i].Token} of session '{_frozen[i].Session.Name}' failed: {e.Message}")); }
             }
             _frozen.Clear();
+            KStateDescription.Unpreserve(Kho, _preservedFolios, 0);
             foreach (var name in _written) _streams.Set.DropOutgoing(name);
             _written.Clear();
             _finalized = false;

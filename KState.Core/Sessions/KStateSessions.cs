@@ -29,6 +29,7 @@ public sealed partial class KStateSessions
     private readonly List<SharedInUse> _outgoingShared = [];  // in order of first preservation
     private readonly List<OutgoingItem> _frozen = [];
     private readonly List<string> _written = [];                 // streams the last finalize created
+    private readonly List<Folio> _preservedFolios = [];          // folios the last finalize preserved for described items
     private readonly List<KStateException> _undoFailures = [];
     private readonly SessionDirectory? _incoming;
     private readonly Dictionary<string, RetrievedSession> _retrieved = new(StringComparer.Ordinal);
@@ -43,7 +44,7 @@ public sealed partial class KStateSessions
     {
         ArgumentNullException.ThrowIfNull(streams);
         if (streams.Steps.Any(step => step.Owner is KStateSessions))
-            throw new KStateExistsException("these streams already have their sessions (one KStateSessions per generation)");
+            Throw.Exists("these streams already have their sessions (one KStateSessions per generation)");
         _streams = streams;
         try
         {
@@ -101,13 +102,13 @@ public sealed partial class KStateSessions
             if (_handlers.TryGetValue(handler.Compatible, out var known))
             {
                 if (ReferenceEquals(known, handler)) return;
-                throw new KStateExistsException($"a handler is already registered as '{handler.Compatible}'");
+                Throw.Exists($"a handler is already registered as '{handler.Compatible}'");
             }
             if (handler.SharedData.Count > byte.MaxValue)
-                throw new KStateInvalidException($"handler '{handler.Compatible}' binds {handler.SharedData.Count} shared data; at most {byte.MaxValue}");
+                Throw.Invalid($"handler '{handler.Compatible}' binds {handler.SharedData.Count} shared data; at most {byte.MaxValue}");
             foreach (var s in handler.SharedData)
                 if (_sharedHandlers.TryGetValue(s.Compatible, out var k) && !ReferenceEquals(k, s))
-                    throw new KStateExistsException($"other shared data is already registered as '{s.Compatible}'");
+                    Throw.Exists($"other shared data is already registered as '{s.Compatible}'");
             _handlers.Add(handler.Compatible, handler);
             _handlerOrder.Add(handler);
             foreach (var s in handler.SharedData) _sharedHandlers.TryAdd(s.Compatible, s);

@@ -40,7 +40,7 @@ public sealed class MemfdBuffer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(kho);
         CheckName(name);
-        if (size < 0) throw new KStateInvalidException($"memfd '{name}': negative size {size}");
+        if (size < 0) Throw.Invalid($"memfd '{name}': negative size {size}");
         var buffer = new MemfdBuffer(kho, name, 0, []);
         buffer.Resize(size);
         return buffer;
@@ -79,8 +79,8 @@ public sealed class MemfdBuffer : IDisposable
     public void Resize(long size)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (size < 0) throw new KStateInvalidException($"memfd '{Name}': negative size {size}");
-        if (IsPreserved) throw new KStateBusyException($"memfd '{Name}' is preserved: its size is sealed until it is unpreserved");
+        if (size < 0) Throw.Invalid($"memfd '{Name}': negative size {size}");
+        if (IsPreserved) Throw.Busy($"memfd '{Name}' is preserved: its size is sealed until it is unpreserved");
         if (size > _capacity)
         {
             int added = 0;
@@ -91,7 +91,7 @@ public sealed class MemfdBuffer : IDisposable
                     long missing = size - _capacity;
                     int order = 0;
                     while (order < MaxFolioOrder && ((long)Kho.PageSize << order) < missing) order++;
-                    if (!Kho.TryAllocFolio(order, out var f)) throw new KStateOutOfMemoryException($"memfd '{Name}': no free folio of order {order} to grow to {size} bytes");
+                    if (!Kho.TryAllocFolio(order, out var f)) Throw.OutOfMemory($"memfd '{Name}': no free folio of order {order} to grow to {size} bytes");
                     _folios.Add(f);
                     _starts.Add(_capacity);
                     _capacity += (long)Kho.PageSize << order;
@@ -133,7 +133,7 @@ public sealed class MemfdBuffer : IDisposable
     /// <exception cref="KStateBusyException">The buffer is frozen in a finalized handover.</exception>
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
-        if (IsFrozen) throw new KStateBusyException($"memfd '{Name}' is frozen in a finalized handover (abort it to write)");
+        if (IsFrozen) Throw.Busy($"memfd '{Name}' is frozen in a finalized handover (abort it to write)");
         CheckRange(offset, data.Length);
         while (!data.IsEmpty)
         {
@@ -193,7 +193,7 @@ public sealed class MemfdBuffer : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (offset < 0 || offset > Size - length)
-            throw new KStateInvalidException($"memfd '{Name}': {length} bytes at {offset} are outside its {Size} bytes");
+            Throw.Invalid($"memfd '{Name}': {length} bytes at {offset} are outside its {Size} bytes");
     }
 
     /// <summary>Frees its folios.</summary>
@@ -201,7 +201,7 @@ public sealed class MemfdBuffer : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        if (IsPreserved) throw new KStateBusyException($"memfd '{Name}' is preserved; unpreserve it before freeing it");
+        if (IsPreserved) Throw.Busy($"memfd '{Name}' is preserved; unpreserve it before freeing it");
         while (_folios.Count > 0) DropLast();
         _disposed = true;
     }

@@ -23,7 +23,7 @@ public sealed class MemfdHandler : ItemHandler
     public override void Preserve(ItemContext context)
     {
         var b = Buffer(context);
-        if (!ReferenceEquals(b.Kho, context.Kho)) throw new KStateInvalidException($"{b} lives in another region");
+        if (!ReferenceEquals(b.Kho, context.Kho)) Throw.Invalid($"{b} lives in another region");
         int done = 0;
         try
         {
@@ -73,7 +73,7 @@ public sealed class MemfdHandler : ItemHandler
         string name = state.ReadString();
         long size = state.ReadInt64();
         int count = state.ReadInt32();
-        if (count < 0 || count > (state.Remaining - 8) / 8) throw new KStateCorruptException($"memfd '{name}': {count} folios do not fit its record", state.Offset);
+        if (count < 0 || count > (state.Remaining - 8) / 8) Throw.Corrupt($"memfd '{name}': {count} folios do not fit its record", state.Offset);
         var handles = new ulong[count];
         long capacity = 0;
         for (int i = 0; i < count; i++)
@@ -81,26 +81,26 @@ public sealed class MemfdHandler : ItemHandler
             handles[i] = state.ReadUInt64();
             var f = Folio.FromHandle(handles[i]);
             if (f.Order > MemfdBuffer.MaxFolioOrder || !kho.CanRestoreFolio(f.Phys, out int order) || order != f.Order)
-                throw new KStateCorruptException($"memfd '{name}': folio {i} (0x{handles[i]:x}) is not a preserved folio of that order");
+                Throw.Corrupt($"memfd '{name}': folio {i} (0x{handles[i]:x}) is not a preserved folio of that order");
             capacity += (long)Kho.PageSize << f.Order;
         }
         ulong checksum = state.ReadUInt64();
         try { MemfdBuffer.CheckName(name); }
         catch (KStateInvalidException e) { throw new KStateCorruptException(e.Message); }
-        if (size < 0 || size > capacity) throw new KStateCorruptException($"memfd '{name}': size {size} does not fit its {capacity} bytes of folios");
-        if (handles.Distinct().Count() != count) throw new KStateCorruptException($"memfd '{name}' lists a folio twice");
+        if (size < 0 || size > capacity) Throw.Corrupt($"memfd '{name}': size {size} does not fit its {capacity} bytes of folios");
+        if (handles.Distinct().Count() != count) Throw.Corrupt($"memfd '{name}' lists a folio twice");
 
         // Checked before anything is restored: damaged contents stay unrestored, with KHO's leak report.
         var preserved = handles.Select(Folio.FromHandle).ToList();
         if (MemfdBuffer.Checksum(kho, preserved, size) != checksum)
-            throw new KStateCorruptException($"memfd '{name}': contents do not match their checksum");
+            Throw.Corrupt($"memfd '{name}': contents do not match their checksum");
         var folios = new List<Folio>(count);
         foreach (var f in preserved)
         {
             if (!kho.TryRestoreFolio(f.Phys, out var restored))
             {
                 foreach (var r in folios) kho.PutFolio(r);
-                throw new KStateCorruptException($"memfd '{name}': folio 0x{f.Phys:x} could not be restored");
+                Throw.Corrupt($"memfd '{name}': folio 0x{f.Phys:x} could not be restored");
             }
             folios.Add(restored);
         }

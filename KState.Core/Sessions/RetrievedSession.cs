@@ -24,7 +24,7 @@ public sealed unsafe class RetrievedSession
         _byToken = _items.ToDictionary(i => i.Entry.Token); // tokens are unique: the directory reader checked
         foreach (var item in entry.Items)
             if (!reader.TryFind(item.RecordId, item.Token, out _))
-                throw new KStateCorruptException($"session '{entry.Name}': item {item.Token} ('{item.Compatible}') is listed but its record is missing");
+                Throw.Corrupt($"session '{entry.Name}': item {item.Token} ('{item.Compatible}') is listed but its record is missing");
     }
 
     internal SessionEntry Entry { get; }
@@ -53,7 +53,7 @@ public sealed unsafe class RetrievedSession
         {
             lock (_owner.Gate)
             {
-                if (IsFinished) throw new KStateInvalidException($"session '{Name}' is finished; its stream is released");
+                if (IsFinished) Throw.Invalid($"session '{Name}' is finished; its stream is released");
                 return _reader.TryGetSchema(out var rec) ? KState.Core.Schema.KStateSchema.Read(rec) : null;
             }
         }
@@ -71,9 +71,9 @@ public sealed unsafe class RetrievedSession
         {
             var item = Find(token);
             if (item.Object is { } done) return done;
-            if (item.Discarded) throw new KStateInvalidException($"session '{Name}': item {token} was discarded");
+            if (item.Discarded) Throw.Invalid($"session '{Name}': item {token} was discarded");
             if (item.Entry.Kind != ItemKind.Handler)
-                throw new KStateInvalidException($"session '{Name}': item {token} is a '{item.Entry.Compatible}' object; restore it with its description");
+                Throw.Invalid($"session '{Name}': item {token} is a '{item.Entry.Compatible}' object; restore it with its description");
             var handler = _owner.FindHandler(item.Entry.Compatible)
                 ?? throw new KStateVersionException($"session '{Name}': item {token} needs handler '{item.Entry.Compatible}', which this program has not registered");
             var rec = _reader.Find(item.Entry.RecordId, token);
@@ -93,7 +93,8 @@ public sealed unsafe class RetrievedSession
         Retrieve(token) as T ?? throw new KStateInvalidException($"session '{Name}': item {token} is not a {typeof(T).Name}");
 
     /// <summary>Restores the described object saved under <paramref name="token"/> into <paramref name="obj"/>.
-    /// Restoring again into the same object does nothing; into another is refused.</summary>
+    /// Restoring again into the same object does nothing; into another is refused. A restore that fails (a damaged
+    /// record, a post_load that refuses) changes neither the object nor KHO: the item stays still to restore.</summary>
     /// <exception cref="KStateNotFoundException">No item has that token.</exception>
     /// <exception cref="KStateInvalidException">The item was saved with another description, or is not a described object.</exception>
     /// <exception cref="KStateBusyException">It was restored into another object.</exception>
@@ -102,17 +103,17 @@ public sealed unsafe class RetrievedSession
     public void Restore(KStateDescription description, void* obj, ulong token)
     {
         ArgumentNullException.ThrowIfNull(description);
-        if (obj == null) throw new KStateInvalidException($"session '{Name}': restore of item {token} into a null object");
+        if (obj == null) Throw.Invalid($"session '{Name}': restore of item {token} into a null object");
         lock (_owner.Gate)
         {
             var item = Find(token);
             if (item.Entry.Kind != ItemKind.Description)
-                throw new KStateInvalidException($"session '{Name}': item {token} was preserved by handler '{item.Entry.Compatible}'; retrieve it");
+                Throw.Invalid($"session '{Name}': item {token} was preserved by handler '{item.Entry.Compatible}'; retrieve it");
             if (item.Entry.Compatible != description.Name || item.Entry.RecordId != description.Id)
-                throw new KStateInvalidException($"session '{Name}': item {token} was saved as '{item.Entry.Compatible}', not '{description.Name}'");
-            if (item.Discarded) throw new KStateInvalidException($"session '{Name}': item {token} was discarded");
+                Throw.Invalid($"session '{Name}': item {token} was saved as '{item.Entry.Compatible}', not '{description.Name}'");
+            if (item.Discarded) Throw.Invalid($"session '{Name}': item {token} was discarded");
             if (item.RestoredInto == (nint)obj) return;
-            if (item.RestoredInto != 0) throw new KStateBusyException($"session '{Name}': item {token} is already restored into another object");
+            if (item.RestoredInto != 0) Throw.Busy($"session '{Name}': item {token} is already restored into another object");
             description.Restore(_reader, (byte*)obj, token, _owner.Kho, _owner.Allocator);
             item.RestoredInto = (nint)obj;
         }
@@ -129,7 +130,7 @@ public sealed unsafe class RetrievedSession
         lock (_owner.Gate)
         {
             var item = Find(token);
-            if (item.Done) throw new KStateInvalidException($"session '{Name}': item {token} is retrieved; it is finished with the session");
+            if (item.Done) Throw.Invalid($"session '{Name}': item {token} is retrieved; it is finished with the session");
             if (item.Discarded) return;
             item.Discarded = true;
             _owner.ItemFinished(item.Entry); // it no longer holds its shared data
@@ -148,7 +149,7 @@ public sealed unsafe class RetrievedSession
     {
         lock (_owner.Gate)
         {
-            if (IsFinished) throw new KStateInvalidException($"session '{Name}' is already finished");
+            if (IsFinished) Throw.Invalid($"session '{Name}' is already finished");
             var notReady = new List<string>();
             foreach (var i in _items)
             {
@@ -156,7 +157,7 @@ public sealed unsafe class RetrievedSession
                 if (!i.Done) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') is not retrieved");
                 else if (i.Handler is { } h && !h.CanFinish(i.Context!)) notReady.Add($"{i.Entry.Token} ('{i.Entry.Compatible}') cannot finish yet");
             }
-            if (notReady.Count > 0) throw new KStateBusyException($"session '{Name}' cannot finish: item {string.Join("; item ", notReady)}");
+            if (notReady.Count > 0) Throw.Busy($"session '{Name}' cannot finish: item {string.Join("; item ", notReady)}");
             for (int k = _items.Length - 1; k >= 0; k--)
             {
                 var i = _items[k];
@@ -172,7 +173,7 @@ public sealed unsafe class RetrievedSession
 
     private IncomingItem Find(ulong token)
     {
-        if (IsFinished) throw new KStateInvalidException($"session '{Name}' is finished");
+        if (IsFinished) Throw.Invalid($"session '{Name}' is finished");
         return _byToken.TryGetValue(token, out var item) ? item : throw new KStateNotFoundException($"session '{Name}' has no item {token}");
     }
 

@@ -63,8 +63,8 @@ public sealed unsafe class Session
         {
             CheckOpen(token);
             if (!ReferenceEquals(_owner.FindHandler(handler.Compatible), handler))
-                throw new KStateInvalidException($"handler '{handler.Compatible}' is not registered");
-            if (!handler.CanPreserve(item)) throw new KStateInvalidException($"handler '{handler.Compatible}' cannot preserve a {item.GetType().Name}");
+                Throw.Invalid($"handler '{handler.Compatible}' is not registered");
+            if (!handler.CanPreserve(item)) Throw.Invalid($"handler '{handler.Compatible}' cannot preserve a {item.GetType().Name}");
             var entry = new OutgoingItem(this, token, ItemKind.Handler, handler.Compatible, KState.Core.Ids.KStateId.FromName(handler.Compatible))
             {
                 Handler = handler,
@@ -88,13 +88,15 @@ public sealed unsafe class Session
     /// <summary>Preserves a described object under <paramref name="token"/>: its state is saved, as the description
     /// says, when the handover is finalized, so the object must stay at its address until then (native memory,
     /// or pinned), as with <see cref="Registry.KStateRegistry.Register"/>.</summary>
-    /// <exception cref="KStateInvalidException">A null object, or the session is closed.</exception>
+    /// <exception cref="KStateInvalidException">A null object, a description name longer than 63 UTF-8 bytes (the
+    /// directory's limit for compatible strings), or the session is closed.</exception>
     /// <exception cref="KStateExistsException">The token is taken in this session.</exception>
     /// <exception cref="KStateBusyException">The handover is finalized.</exception>
     public void SaveState(KStateDescription description, void* obj, ulong token)
     {
         ArgumentNullException.ThrowIfNull(description);
-        if (obj == null) throw new KStateInvalidException($"session '{Name}': item {token} ('{description.Name}') is a null object");
+        if (obj == null) Throw.Invalid($"session '{Name}': item {token} ('{description.Name}') is a null object");
+        SessionNames.Check(description.Name, $"session '{Name}': item {token}'s description name"); // the directory lists it as the item's compatible string
         lock (_owner.Gate)
         {
             CheckOpen(token);
@@ -115,7 +117,7 @@ public sealed unsafe class Session
         lock (_owner.Gate)
         {
             _owner.CheckNotFinalized();
-            if (!_byToken.TryGetValue(token, out var item)) throw new KStateNotFoundException($"session '{Name}' has no item {token}");
+            if (!_byToken.TryGetValue(token, out var item)) Throw.NotFound($"session '{Name}' has no item {token}");
             _owner.Unpreserve(item, () =>
             {
                 _byToken.Remove(token);
@@ -155,9 +157,9 @@ public sealed unsafe class Session
 
     private void CheckOpen(ulong token)
     {
-        if (IsClosed) throw new KStateInvalidException($"session '{Name}' is closed");
+        if (IsClosed) Throw.Invalid($"session '{Name}' is closed");
         _owner.CheckNotFinalized();
-        if (_byToken.ContainsKey(token)) throw new KStateExistsException($"session '{Name}' already has an item {token}");
+        if (_byToken.ContainsKey(token)) Throw.Exists($"session '{Name}' already has an item {token}");
     }
 
     private void Add(OutgoingItem item)

@@ -94,21 +94,21 @@ public sealed class SessionDirectory
             var c = rec.Cursor;
             if (rec.StateId == GlobalId)
             {
-                if (global is not null) throw new KStateCorruptException("two global live-update records", rec.Offset);
+                if (global is not null) Throw.Corrupt("two global live-update records", rec.Offset);
                 global = new LiveUpdateInfo(c.ReadUInt64(), c.ReadString(), DateTimeOffset.FromUnixTimeMilliseconds(ClampMillis(c.ReadInt64())));
             }
             else if (rec.StateId == SessionId)
             {
                 var s = ReadSession(ref c, rec.Offset);
-                if (!names.Add(s.Name)) throw new KStateCorruptException($"session '{s.Name}' listed twice", rec.Offset);
-                if (!streams.Add(s.Stream)) throw new KStateCorruptException($"stream '{s.Stream}' belongs to two sessions", rec.Offset);
+                if (!names.Add(s.Name)) Throw.Corrupt($"session '{s.Name}' listed twice", rec.Offset);
+                if (!streams.Add(s.Stream)) Throw.Corrupt($"stream '{s.Stream}' belongs to two sessions", rec.Offset);
                 sessions.Add(s);
             }
             else
             {
                 string compatible = ReadName(ref c, "shared data compatible string", rec.Offset);
                 var e = new SharedEntry(compatible, rec.InstanceId, c.ReadUInt32());
-                if (!sharedNames.Add(compatible)) throw new KStateCorruptException($"shared data '{compatible}' listed twice", rec.Offset);
+                if (!sharedNames.Add(compatible)) Throw.Corrupt($"shared data '{compatible}' listed twice", rec.Offset);
                 shared.Add(e);
             }
         }
@@ -118,12 +118,12 @@ public sealed class SessionDirectory
                 foreach (var compat in item.Shared)
                 {
                     if (!sharedNames.Contains(compat))
-                        throw new KStateCorruptException($"item {item.Token} of session '{s.Name}' is bound to shared data '{compat}', which is not saved");
+                        Throw.Corrupt($"item {item.Token} of session '{s.Name}' is bound to shared data '{compat}', which is not saved");
                     users[compat] = users.GetValueOrDefault(compat) + 1;
                 }
         foreach (var e in shared)
             if (users.GetValueOrDefault(e.Compatible) != e.Users)
-                throw new KStateCorruptException($"shared data '{e.Compatible}' was saved with {e.Users} items bound to it; the sessions list {users.GetValueOrDefault(e.Compatible)}");
+                Throw.Corrupt($"shared data '{e.Compatible}' was saved with {e.Users} items bound to it; the sessions list {users.GetValueOrDefault(e.Compatible)}");
         return new SessionDirectory(global, sessions, shared);
     }
 
@@ -133,22 +133,22 @@ public sealed class SessionDirectory
         string stream = ReadName(ref c, "session stream name", at);
         if (!stream.StartsWith(SessionStreamPrefix, StringComparison.Ordinal)
             || !ulong.TryParse(stream.AsSpan(SessionStreamPrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
-            throw new KStateCorruptException($"session '{name}' names stream '{stream}', which is not a session stream", at);
+            Throw.Corrupt($"session '{name}' names stream '{stream}', which is not a session stream", at);
         uint count = c.ReadUInt32();
-        if (count > (uint)c.Remaining / MinItemBytes) throw new KStateCorruptException($"session '{name}' claims {count} items in {c.Remaining} bytes", at);
+        if (count > (uint)c.Remaining / MinItemBytes) Throw.Corrupt($"session '{name}' claims {count} items in {c.Remaining} bytes", at);
         var items = new List<ItemEntry>((int)count);
         var tokens = new HashSet<ulong>();
         for (uint i = 0; i < count; i++)
         {
             ulong token = c.ReadUInt64();
             var kind = (ItemKind)c.ReadByte();
-            if (kind is not (ItemKind.Description or ItemKind.Handler)) throw new KStateCorruptException($"item {token} of session '{name}' has unknown kind {(byte)kind}", at);
+            if (kind is not (ItemKind.Description or ItemKind.Handler)) Throw.Corrupt($"item {token} of session '{name}' has unknown kind {(byte)kind}", at);
             string compatible = ReadName(ref c, "compatible string", at);
             ulong recordId = c.ReadUInt64();
             byte sharedCount = c.ReadByte();
             var shared = new string[sharedCount];
             for (int k = 0; k < sharedCount; k++) shared[k] = ReadName(ref c, "shared data compatible string", at);
-            if (!tokens.Add(token)) throw new KStateCorruptException($"token {token} listed twice in session '{name}'", at);
+            if (!tokens.Add(token)) Throw.Corrupt($"token {token} listed twice in session '{name}'", at);
             items.Add(new ItemEntry(token, kind, compatible, recordId, shared));
         }
         return new SessionEntry(name, stream, items);
@@ -215,7 +215,7 @@ public sealed class SessionDirectory
     internal static RecordCursor SharedState(RecordReader reader, SharedEntry entry, out uint version)
     {
         if (!reader.TryFind(SharedId, entry.Instance, out var rec))
-            throw new KStateCorruptException($"shared data '{entry.Compatible}' is listed but its record is missing");
+            Throw.Corrupt($"shared data '{entry.Compatible}' is listed but its record is missing");
         var c = rec.Cursor;
         c.ReadString();
         c.ReadUInt32();

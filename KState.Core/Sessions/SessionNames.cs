@@ -10,6 +10,6 @@ internal static class SessionNames
     public static void Check(string? name, string what, int maxBytes = MaxBytes)
     {
         if (string.IsNullOrEmpty(name) || name.Contains('\0') || Encoding.UTF8.GetByteCount(name) > maxBytes)
-            throw new KStateInvalidException($"{what} '{name}' must be 1 to {maxBytes} UTF-8 bytes without NUL");
+            Throw.Invalid($"{what} '{name}' must be 1 to {maxBytes} UTF-8 bytes without NUL");
     }
 }

@@ -6,12 +6,16 @@ namespace KState.Tests.Descriptions;
 /// <summary>Saves with one description and restores with another through a stream in a buffer.</summary>
 public sealed unsafe class Harness : IDisposable
 {
-    private readonly BufferSegmentMemory _out = new(4 << 20);
+    private readonly BufferSegmentMemory _out;
     private BufferSegmentMemory? _in;
 
     public RecordWriter Writer { get; }
 
-    public Harness() => Writer = new RecordWriter(_out, "main");
+    public Harness(int size = 4 << 20)
+    {
+        _out = new BufferSegmentMemory(size);
+        Writer = new RecordWriter(_out, "main");
+    }
 
     public void Save<T>(KStateDescription d, ref T obj, ulong instance = 0) where T : unmanaged => d.Save(Writer, ref obj, instance);
 
