@@ -15,7 +15,7 @@ public interface IKhoParticipant
     void OnAbort(Kho kho);
 }
 
-public sealed unsafe partial class Kho
+public sealed partial class Kho
 {
     private readonly List<(string Name, byte[] Blob)> _subtrees = [];
     private readonly List<IKhoParticipant> _participants = [];
@@ -136,7 +136,7 @@ public sealed unsafe partial class Kho
         if (!_memory.TryAllocate(order, out ulong areaPage)) Throw.OutOfMemory($"no free folio of order {order} for the root tree");
 
         ulong areaPhys = PhysOfPage(areaPage);
-        var area = new Span<byte>(_region.Base + (areaPage << Layout.PageShift), PageSize << order);
+        var area = _mem.Pages(areaPage, order);
         area.Clear();
         ulong at = Layout.AlignUp((ulong)fdtSize, 8);
         for (int i = 0; i < _subtrees.Count; i++)
@@ -179,18 +179,18 @@ public sealed unsafe partial class Kho
         for (int i = participants.Length - 1; i >= 0; i--) participants[i].OnAbort(this);
     }
 
-    private Span<byte> SlotSpan(int index) => new(_region.Base + CommitSlot.OffsetOf(index), CommitSlot.Size);
+    private Span<byte> SlotSpan(int index) => _mem.At((ulong)CommitSlot.OffsetOf(index), CommitSlot.Size);
 
     /// <summary>Index of the valid slot with the highest generation, or -1.</summary>
     private int NewestSlotIndex()
     {
-        CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        CommitSlot.ReadBoth(_mem.At(0, PageSize), out int newest);
         return newest;
     }
 
     private ulong NewestGeneration()
     {
-        var slots = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        var slots = CommitSlot.ReadBoth(_mem.At(0, PageSize), out int newest);
         return newest < 0 ? 0 : slots[newest].Slot!.Value.Generation;
     }
 }

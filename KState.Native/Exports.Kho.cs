@@ -37,7 +37,7 @@ internal static unsafe class KhoExports
     public static void FolioPut(nint folio) => NativeState.Call(() => NativeState.Machine.PutFolio(Folio.FromHandle((ulong)folio)));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_address")]
-    public static void* FolioAddress(nint folio) => NativeState.Kho is { } k && folio != 0 ? k.PhysToVirt(Folio.FromHandle((ulong)folio).Phys) : null;
+    public static void* FolioAddress(nint folio) => NativeState.Kho is { } k && folio != 0 ? k.DangerousPhysToVirt(Folio.FromHandle((ulong)folio).Phys) : null;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_order")]
     public static uint FolioOrder(nint folio) => (uint)Folio.FromHandle((ulong)folio).Order;
@@ -46,10 +46,10 @@ internal static unsafe class KhoExports
     public static ulong FolioPhys(nint folio) => Folio.FromHandle((ulong)folio).Phys;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_phys_to_virt")]
-    public static void* PhysToVirt(ulong phys) => NativeState.Kho is { } k ? k.PhysToVirt(phys) : null;
+    public static void* PhysToVirt(ulong phys) => NativeState.Kho is { } k ? k.DangerousPhysToVirt(phys) : null;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_virt_to_phys")]
-    public static ulong VirtToPhys(void* virt) => NativeState.Kho is { } k ? k.VirtToPhys(virt) : 0;
+    public static ulong VirtToPhys(void* virt) => NativeState.Kho is { } k ? k.DangerousVirtToPhys(virt) : 0;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_preserve_folio")]
     public static int PreserveFolio(nint folio) => NativeState.Call(() => NativeState.Machine.PreserveFolio(ToFolio(folio)));
@@ -67,7 +67,7 @@ internal static unsafe class KhoExports
     public static nint RestoreFolio(ulong phys) => NativeState.Kho is { } k && k.TryRestoreFolio(phys, out var f) ? (nint)f.Handle : 0;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_restore_phys")]
-    public static void* RestorePhys(ulong phys, nuint size) => NativeState.Kho is { } k ? k.RestorePhys(phys, size) : null;
+    public static void* RestorePhys(ulong phys, nuint size) => NativeState.Kho is { } k ? (k.TryRestorePhys(phys, size) ? k.DangerousPhysToVirt(phys) : null) : null;
 
     [UnmanagedCallersOnly(EntryPoint = "kho_add_subtree")]
     public static int AddSubtree(byte* name, void* blob, nuint size) => NativeState.Call(() =>

@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using KState.Core.Ids;
+using KState.Machine.Memory;
 
 namespace KState.Core.Records;
 
@@ -8,7 +11,9 @@ namespace KState.Core.Records;
 /// Reads one stream (docs/FORMAT.md). <see cref="Open"/> walks the whole chain once and checks every segment
 /// header and every record header (bounds, types, the end marker) and builds the index, so a lookup by
 /// (state id, instance id) is O(1); each record's checksum is checked when the record is read. When a state and
-/// instance was saved more than once, the newest record wins. Thread-safe for reading once open.
+/// instance was saved more than once, the newest record wins. Thread-safe for reading once open. After the memory
+/// goes (<see cref="Kho.Dispose"/>), every operation, and every read through a <see cref="Record"/> it gave, throws
+/// <see cref="ObjectDisposedException"/>; operations over more than a few KiB hold a lease on the memory meanwhile.
 /// </summary>
 public sealed unsafe class RecordReader
 {
@@ -21,6 +26,7 @@ public sealed unsafe class RecordReader
     private long _schema = -1;
     private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
     private ISegmentMemory? _memory;
+    internal RegionMemory? Owner { get; private set; } // the memory's lifetime; null for memory that outlives the reader
 
     private RecordReader(string name, int expectedRecords)
     {
@@ -58,8 +64,8 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">Any check fails; the message says which and the offset where.</exception>
     public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name, int expectedRecords = 0)
     {
-        var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory };
-        r.Walk(memory, firstSegment, KStateId.FromName(name));
+        var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory, Owner = memory.Owner };
+        using (RegionMemory.Acquire(r.Owner)) r.Walk(memory, firstSegment, KStateId.FromName(name));
         foreach (var (id, n) in r.Names.Entries) r._idsByName[n] = id;
         return r;
     }
@@ -75,8 +81,9 @@ public sealed unsafe class RecordReader
         {
             if (ended) throw new KStateCorruptException("segments follow the end marker", streamOffset);
             if (!seen.Add(phys)) throw new KStateCorruptException($"segment chain loops back to 0x{phys:x}", streamOffset);
-            byte* p = memory.Attach(phys, out int available);
-            if (p == null) throw new KStateCorruptException($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            if (!memory.TryAttach(phys, out var attached)) throw new KStateCorruptException($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            byte* p = AddressOf(attached);
+            int available = attached.Length;
             var seg = ReadSegmentHeader(p, available, phys, seq, streamId, streamOffset, out ulong next);
             _segments.Add(seg);
             int at = Format.SegmentHeaderBytes;
@@ -151,32 +158,51 @@ public sealed unsafe class RecordReader
         return new Segment(phys, (nint)p, size, (int)used, streamOffset);
     }
 
+    private static byte* AddressOf(ReadOnlySpan<byte> segment) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(segment));
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> when the memory was unmapped (its Kho disposed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckAlive()
+    {
+        if (Owner is { IsClosed: true }) RegionMemory.ThrowClosed();
+    }
+
     /// <summary>The record at an index location, its checksum verified.</summary>
     private Record Verified(long loc)
     {
+        CheckAlive();
         var seg = _segments[(int)(loc >> 32)];
         int at = (int)(uint)loc;
         byte* p = (byte*)seg.Ptr + at;
         var h = new ReadOnlySpan<byte>(p, Format.RecordHeaderBytes);
         int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
         int total = Format.Align8(Format.RecordHeaderBytes + len);
-        if (XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p + 8, total - 8)) != BinaryPrimitives.ReadUInt64LittleEndian(h))
+        if (total < RecordWriter.LeaseThreshold ? !ChecksumMatches(p, total) : !ChecksumMatchesLeased(p, total))
             throw new KStateCorruptException("record checksum mismatch", seg.StreamOffset + at);
         return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
             new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at, this);
     }
 
-    /// <summary>A data segment of a large blob: attached (restored) on first use, then cached.</summary>
+    private static bool ChecksumMatches(byte* record, int total) =>
+        XxHash3.HashToUInt64(new ReadOnlySpan<byte>(record + 8, total - 8)) == BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(record, 8));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool ChecksumMatchesLeased(byte* record, int total)
+    {
+        using var lease = RegionMemory.Acquire(Owner);
+        return ChecksumMatches(record, total);
+    }
+
+    /// <summary>A data segment of a large blob: attached (restored) on first use, then cached. The caller holds a lease.</summary>
     internal byte* BlobChunk(ulong phys, int bytes, long offset)
     {
         lock (_blobChunks)
         {
             if (!_blobChunks.TryGetValue(phys, out var chunk))
             {
-                byte* p = _memory!.Attach(phys, out int available);
-                if (p == null) throw new KStateCorruptException($"blob data segment 0x{phys:x} is not in preserved memory", offset);
-                chunk = ((nint)p, available);
+                if (!_memory!.TryAttach(phys, out var attached)) throw new KStateCorruptException($"blob data segment 0x{phys:x} is not in preserved memory", offset);
+                chunk = ((nint)AddressOf(attached), attached.Length);
                 _blobChunks.Add(phys, chunk);
             }
             if (chunk.Size < bytes) throw new KStateCorruptException($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
@@ -185,7 +211,7 @@ public sealed unsafe class RecordReader
     }
 
     /// <summary>A preserved folio named by a record, through the stream's memory (inspection only: a KHO memory would restore it).</summary>
-    internal byte* AttachFolio(ulong phys, out int available) => _memory!.Attach(phys, out available);
+    internal bool TryAttachFolio(ulong phys, out ReadOnlySpan<byte> folio) => _memory!.TryAttach(phys, out folio);
 
     /// <summary>Data segments of blobs attached so far (phys, order), for releasing them.</summary>
     public IEnumerable<(ulong Phys, int Order)> DataSegments
@@ -246,6 +272,7 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">The first damaged record.</exception>
     public void Verify()
     {
+        using var lease = RegionMemory.Acquire(Owner);
         foreach (long loc in _all) Verified(loc);
     }
 

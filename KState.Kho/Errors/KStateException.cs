@@ -83,4 +83,8 @@ internal static class Throw
     [DoesNotReturn] public static void Exists(string message) => throw new KStateExistsException(message);
     [DoesNotReturn] public static void OutOfMemory(string message) => throw new KStateOutOfMemoryException(message);
     [DoesNotReturn] public static void NoSpace(string message) => throw new KStateNoSpaceException(message);
+
+    /// <summary>A phys range outside the region (the message is built here, out of the hot caller).</summary>
+    [DoesNotReturn] public static void OutsideRegion(ulong phys, long length) =>
+        throw new KStateInvalidException(length < 0 ? $"phys 0x{phys:x} is outside the region" : $"phys range 0x{phys:x}+{length} is outside the region");
 }

@@ -42,13 +42,13 @@ public class BootTests
         using var kho = r.Boot();
         var f = kho.AllocFolio(0);
         Assert.That(kho.TryRestoreFolio(f.Phys, out _), Is.False);
-        unsafe { Assert.That(kho.RestorePhys(f.Phys, 4096) == null, Is.True); }
+        Assert.That(kho.TryRestorePhys(f.Phys, 4096), Is.False);
         Assert.That(kho.ListUnrestored(), Is.Empty);
         Assert.Throws<KStateNotFoundException>(() => kho.RetrieveSubtree("kstate"));
     }
 
     [Test]
-    public unsafe void A_range_restores_once_with_the_same_address_and_size()
+    public void A_range_restores_once_with_the_same_address_and_size()
     {
         using var r = new TestRegion();
         ulong phys;
@@ -61,11 +61,10 @@ public class BootTests
             kho.FinalizeHandover();
         }
         using var next = r.Boot();
-        Assert.That(next.RestorePhys(phys, 5 * 4096) == null, Is.True, "a different size");
-        byte* p = next.RestorePhys(phys, 6 * 4096);
-        Assert.That(p != null, Is.True);
-        Assert.That(new ReadOnlySpan<byte>(p, 6 * 4096).ContainsAnyExcept((byte)0x77), Is.False);
-        Assert.That(next.RestorePhys(phys, 6 * 4096) == null, Is.True, "second restore");
+        Assert.That(next.TryRestorePhys(phys, 5 * 4096), Is.False, "a different size");
+        Assert.That(next.TryRestorePhys(phys, 6 * 4096), Is.True);
+        Assert.That(next.PhysSpan(phys, 6 * 4096).ContainsAnyExcept((byte)0x77), Is.False);
+        Assert.That(next.TryRestorePhys(phys, 6 * 4096), Is.False, "second restore");
         next.FreePhys(phys, 6 * 4096);
     }
 

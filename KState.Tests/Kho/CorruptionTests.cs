@@ -813,7 +813,7 @@ public class CorruptionTests
         return handover;
     }
 
-    private static unsafe bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.RestorePhys(phys, size) != null;
+    private static bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.TryRestorePhys(phys, size);
 
     private static void AssertHandoverRestores(Kho kho, Handover h, string what = "")
     {
