@@ -267,23 +267,27 @@ public sealed partial class Kho
         }
     }
 
-    /// <summary>Releases every preserved block that was never restored back to the allocator; returns how many.</summary>
+    /// <summary>Releases every preserved block that was never restored back to the allocator; returns how many it released.</summary>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public int ReleaseUnrestored()
     {
-        var leaks = ListUnrestored();
         lock (_lock)
         {
-            foreach (var b in leaks)
+            // Listed and released under one lock: a block restored meanwhile by another thread is neither.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_incoming is null) return 0;
+            int released = 0;
+            foreach (var b in PreservationMap.Blocks(_incoming))
             {
                 ulong page = PageOf(b.Phys);
                 if (!_memory.IsReserved(page, b.Order)) continue;
-                _incoming![page] = 0;
-                for (ulong p = page + 1; p < page + (1UL << b.Order); p++) _incoming[p] = 0;
+                for (ulong p = page; p < page + (1UL << b.Order); p++) _incoming[p] = 0;
                 _memory.ClaimReserved(page, b.Order);
                 Poison(page, b.Order);
                 _memory.Free(page, b.Order);
+                released++;
             }
+            return released;
         }
-        return leaks.Count;
     }
 }

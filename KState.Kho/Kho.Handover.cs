@@ -43,11 +43,31 @@ public sealed partial class Kho
         lock (_lock) _participants.Remove(participant);
     }
 
+    /// <summary>Subtree names the library itself puts in the root tree ("kstate": KSTATE's stream root, see
+    /// <c>KStateStreams.SubtreeName</c>). <see cref="AddSubtree"/> refuses them: a second "kstate" would make every
+    /// finalize fail.</summary>
+    public static IReadOnlyList<string> ReservedSubtreeNames { get; } = ["kstate"];
+
     /// <summary>Names a blob in the outgoing handover (<c>kho_add_subtree</c>). The bytes are copied.</summary>
     /// <exception cref="KStateExistsException">A subtree of that name exists.</exception>
-    /// <exception cref="KStateInvalidException">The name is not a valid node name (1 to 63 of [A-Za-z0-9,._+-]).</exception>
+    /// <exception cref="KStateInvalidException">The name is not a valid node name (1 to 63 of [A-Za-z0-9,._+-]), or is
+    /// one of <see cref="ReservedSubtreeNames"/>.</exception>
     /// <exception cref="KStateBusyException">The handover is finalized.</exception>
     public void AddSubtree(string name, ReadOnlySpan<byte> blob)
+    {
+        if (ReservedSubtreeNames.Contains(name))
+            Throw.Invalid($"subtree name '{name}' is reserved for the library (reserved: {string.Join(", ", ReservedSubtreeNames)})");
+        AddSubtreeCore(name, blob);
+    }
+
+    /// <summary>Adds one of the <see cref="ReservedSubtreeNames"/>: for the library's own layers.</summary>
+    internal void AddReservedSubtree(string name, ReadOnlySpan<byte> blob)
+    {
+        if (!ReservedSubtreeNames.Contains(name)) Throw.Invalid($"subtree name '{name}' is not reserved");
+        AddSubtreeCore(name, blob);
+    }
+
+    private void AddSubtreeCore(string name, ReadOnlySpan<byte> blob)
     {
         if (!IsValidSubtreeName(name)) Throw.Invalid($"subtree name '{name}' must be 1 to 63 characters of [A-Za-z0-9,._+-]");
         if (blob.Length > PageSize << MaxOrder) Throw.Invalid($"subtree '{name}' is {blob.Length} bytes; at most {PageSize << MaxOrder}");

@@ -184,7 +184,11 @@ public sealed unsafe partial class Kho : IDisposable
     private static ulong PhysOfPage(ulong page) => PhysBase + (page << Layout.PageShift);
 
     /// <summary>Checks that phys is a page-aligned address of a block of 2^order pages inside the region.</summary>
-    private bool IsValidBlock(ulong phys, int order, out ulong page) => _layout.IsBlock(phys, order, out page);
+    private bool IsValidBlock(ulong phys, int order, out ulong page)
+    {
+        page = 0;
+        return (uint)order <= MaxOrder && _layout.IsBlock(phys, order, out page); // larger orders would wrap the shifts
+    }
 
     private void Poison(ulong page, int order)
     {

@@ -84,6 +84,10 @@ internal static class Throw
     [DoesNotReturn] public static void OutOfMemory(string message) => throw new KStateOutOfMemoryException(message);
     [DoesNotReturn] public static void NoSpace(string message) => throw new KStateNoSpaceException(message);
 
+    /// <summary>A folio handle with an unaligned phys or an order above MaxOrder.</summary>
+    [DoesNotReturn] public static void BadFolio(ulong phys, int order) =>
+        throw new KStateInvalidException($"folio 0x{phys:x} order {order}: phys must be page aligned and the order 0..{Machine.Region.Layout.MaxOrder}");
+
     /// <summary>A phys range outside the region (the message is built here, out of the hot caller).</summary>
     [DoesNotReturn] public static void OutsideRegion(ulong phys, long length) =>
         throw new KStateInvalidException(length < 0 ? $"phys 0x{phys:x} is outside the region" : $"phys range 0x{phys:x}+{length} is outside the region");

@@ -144,4 +144,41 @@ public class BootTests
         Assert.That(next.IsKhoBoot, Is.True, next.BootReport);
         Assert.That(next.FolioSpan(next.RestoreFolio(f.Phys)!.Value).ContainsAnyExcept((byte)9), Is.False);
     }
+
+    [Test]
+    public void ReleaseUnrestored_counts_only_what_it_released_while_another_thread_restores()
+    {
+        const int Folios = 3000;
+        int miscounted = 0;
+        for (int round = 0; round < 10 && miscounted == 0; round++)
+        {
+            using var r = new TestRegion("release-count");
+            var phys = new List<ulong>();
+            using (var kho = r.Boot(32 << 20, poison: false))
+            {
+                for (int i = 0; i < Folios; i++)
+                {
+                    var f = kho.AllocFolio(0);
+                    kho.PreserveFolio(f);
+                    phys.Add(f.Phys);
+                }
+                kho.FinalizeHandover();
+            }
+            using var next = r.Boot(0, poison: false);
+            int restored = 0;
+            using var go = new Barrier(2);
+            var restorer = new Thread(() =>
+            {
+                go.SignalAndWait();
+                for (int i = phys.Count - 1; i >= 0; i--) // contends for the lock all through the release
+                    if (next.TryRestoreFolio(phys[i], out _)) restored++;
+            });
+            restorer.Start();
+            go.SignalAndWait();
+            int released = next.ReleaseUnrestored();
+            restorer.Join();
+            if (released + restored != Folios) miscounted++;
+        }
+        Assert.That(miscounted, Is.Zero, "rounds where released + restored was not the number of preserved folios");
+    }
 }
