@@ -34,7 +34,7 @@ public sealed partial class Kho
 
     private bool TryAlloc(BuddyAllocator from, int order, out Folio folio, bool zero)
     {
-        if ((uint)order > MaxOrder) Throw.Invalid($"folio order {order} is outside 0..{MaxOrder}");
+        if ((uint)order > MaxOrder) Throw.BadOrder(order);
         ulong page;
         lock (_lock)
         {

@@ -170,7 +170,7 @@ public ref struct RecordCursor
     {
         long at = Offset;
         int n = ReadInt32();
-        if (n < 0) throw new KStateCorruptException($"string length {n} is negative", at);
+        if (n < 0) Throw.Corrupt($"string length {n} is negative", at);
         try { return Strict.GetString(ReadSpan(n)); }
         catch (System.Text.DecoderFallbackException) { throw new KStateCorruptException("string is not valid UTF-8", at + 4); }
     }
@@ -191,14 +191,14 @@ public ref struct RecordCursor
         long at = Offset;
         var h = ReadSpan(Format.RecordHeaderBytes);
         var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
-        if (type is not (RecordType.Nested or RecordType.Subsection)) throw new KStateCorruptException($"nested record has type {(ushort)type}", at + 8);
-        if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"nested record header length {h[10]}", at + 10);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != 0) throw new KStateCorruptException("nested record has a checksum of its own", at);
+        if (type is not (RecordType.Nested or RecordType.Subsection)) Throw.Corrupt($"nested record has type {(ushort)type}", at + 8);
+        if (h[10] != Format.RecordHeaderBytes) Throw.Corrupt($"nested record header length {h[10]}", at + 10);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != 0) Throw.Corrupt("nested record has a checksum of its own", at);
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
-        if (len > (uint)Remaining) throw new KStateCorruptException($"nested record of {len} bytes runs past its parent", at + 32);
+        if (len > (uint)Remaining) Throw.Corrupt($"nested record of {len} bytes runs past its parent", at + 32);
         var payload = ReadSpan((int)len);
         int pad = Format.Align8((int)len) - (int)len;
-        if (pad > Remaining) throw new KStateCorruptException("nested record padding runs past its parent", Offset);
+        if (pad > Remaining) Throw.Corrupt("nested record padding runs past its parent", Offset);
         Skip(pad);
         nested = new NestedRecord(type, BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]),
             BinaryPrimitives.ReadUInt32LittleEndian(h[12..]), new RecordCursor(payload, at + Format.RecordHeaderBytes, _owner));
@@ -242,12 +242,12 @@ public ref struct RecordCursor
         long at = Offset;
         uint kind = ReadUInt32();
         if (kind == 0) return new BlobView(ReadSpan((int)Math.Min(ReadUInt32(), int.MaxValue)), default, 0, 0, null);
-        if (kind != 1) throw new KStateCorruptException($"blob kind {kind} is unknown", at);
+        if (kind != 1) Throw.Corrupt($"blob kind {kind} is unknown", at);
         uint chunks = ReadUInt32();
         long length = ReadInt64();
         ulong hash = ReadUInt64();
         if (length <= 0 || chunks != (ulong)((length + RecordWriter.BlobChunkBytes - 1) / RecordWriter.BlobChunkBytes) || chunks > (uint)Remaining / 8)
-            throw new KStateCorruptException($"blob of {length} bytes in {chunks} data segments is impossible", at);
+            Throw.Corrupt($"blob of {length} bytes in {chunks} data segments is impossible", at);
         var view = new BlobView(default, ReadSpan((int)chunks * 8), length, hash, _owner ?? throw new KStateCorruptException("a blob with data segments outside a stream", at));
         if (verify) view.Verify(at);
         return view;
@@ -255,7 +255,7 @@ public ref struct RecordCursor
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private readonly void ThrowShort(int n) =>
-        throw new KStateCorruptException($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
+        Throw.Corrupt($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
 }
 
 /// <summary>A blob as its record describes it: inline bytes, or data segments with a length and checksum.</summary>
@@ -293,7 +293,7 @@ internal readonly unsafe ref struct BlobView
         var h = BlobHash.Instance;
         h.Reset();
         for (int i = 0; i < _chunks.Length / 8; i++) h.Append(Chunk(i, offset));
-        if (h.GetCurrentHashAsUInt64() != _hash) throw new KStateCorruptException("blob data checksum mismatch", offset);
+        if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
     }
 
     public void CopyTo(Span<byte> destination)

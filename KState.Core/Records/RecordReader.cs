@@ -79,9 +79,9 @@ public sealed unsafe class RecordReader
         var seen = new HashSet<ulong>();
         for (uint seq = 0; phys != 0; seq++)
         {
-            if (ended) throw new KStateCorruptException("segments follow the end marker", streamOffset);
-            if (!seen.Add(phys)) throw new KStateCorruptException($"segment chain loops back to 0x{phys:x}", streamOffset);
-            if (!memory.TryAttach(phys, out var attached)) throw new KStateCorruptException($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            if (ended) Throw.Corrupt("segments follow the end marker", streamOffset);
+            if (!seen.Add(phys)) Throw.Corrupt($"segment chain loops back to 0x{phys:x}", streamOffset);
+            if (!memory.TryAttach(phys, out var attached)) Throw.Corrupt($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
             byte* p = AddressOf(attached);
             int available = attached.Length;
             var seg = ReadSegmentHeader(p, available, phys, seq, streamId, streamOffset, out ulong next);
@@ -90,15 +90,15 @@ public sealed unsafe class RecordReader
             while (at < seg.Used)
             {
                 long off = streamOffset + at;
-                if (ended) throw new KStateCorruptException("records follow the end marker", off);
+                if (ended) Throw.Corrupt("records follow the end marker", off);
                 var h = new ReadOnlySpan<byte>(p + at, seg.Used - at);
-                if (h.Length < Format.RecordHeaderBytes) throw new KStateCorruptException("record header runs past the segment's used bytes", off);
-                if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"record header length {h[10]} (this reader knows {Format.RecordHeaderBytes})", off + 10);
+                if (h.Length < Format.RecordHeaderBytes) Throw.Corrupt("record header runs past the segment's used bytes", off);
+                if (h[10] != Format.RecordHeaderBytes) Throw.Corrupt($"record header length {h[10]} (this reader knows {Format.RecordHeaderBytes})", off + 10);
                 var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
                 uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
-                if (len > (uint)(h.Length - Format.RecordHeaderBytes)) throw new KStateCorruptException($"record length {len} runs past the segment", off + 32);
+                if (len > (uint)(h.Length - Format.RecordHeaderBytes)) Throw.Corrupt($"record length {len} runs past the segment", off + 32);
                 int total = Format.Align8(Format.RecordHeaderBytes + (int)len);
-                if (total > h.Length) throw new KStateCorruptException("record padding runs past the segment", off + 32);
+                if (total > h.Length) Throw.Corrupt("record padding runs past the segment", off + 32);
                 long loc = ((long)(_segments.Count - 1) << 32) | (uint)at;
                 switch (type)
                 {
@@ -117,11 +117,12 @@ public sealed unsafe class RecordReader
                         end.ReadUInt32();
                         ulong stated = end.ReadUInt64();
                         if (count != records || stated != bytes)
-                            throw new KStateCorruptException($"end marker counts {count} records / {stated} bytes, the stream has {records} / {bytes}", off);
+                            Throw.Corrupt($"end marker counts {count} records / {stated} bytes, the stream has {records} / {bytes}", off);
                         ended = true;
                         break;
                     default:
-                        throw new KStateCorruptException($"unknown top-level record type {(ushort)type}", off + 8);
+                        Throw.Corrupt($"unknown top-level record type {(ushort)type}", off + 8);
+                        break;
                 }
                 _all.Add(loc);
                 records++;
@@ -129,31 +130,31 @@ public sealed unsafe class RecordReader
                 at += total;
             }
             if (new ReadOnlySpan<byte>(p + seg.Used, seg.Size - seg.Used).ContainsAnyExcept((byte)0))
-                throw new KStateCorruptException("bytes after the segment's last record are not zero", streamOffset + seg.Used);
+                Throw.Corrupt("bytes after the segment's last record are not zero", streamOffset + seg.Used);
             streamOffset += seg.Size;
             phys = next;
         }
-        if (!ended) throw new KStateCorruptException("stream has no end marker (truncated)", streamOffset);
+        if (!ended) Throw.Corrupt("stream has no end marker (truncated)", streamOffset);
         Bytes = bytes;
     }
 
     private Segment ReadSegmentHeader(byte* p, int available, ulong phys, uint seq, ulong streamId, long streamOffset, out ulong next)
     {
-        if (available < Kho.PageSize) throw new KStateCorruptException($"segment {seq} at 0x{phys:x}: only {available} bytes available", streamOffset);
+        if (available < Kho.PageSize) Throw.Corrupt($"segment {seq} at 0x{phys:x}: only {available} bytes available", streamOffset);
         var h = new ReadOnlySpan<byte>(p, Format.SegmentHeaderBytes);
         if (BinaryPrimitives.ReadUInt64LittleEndian(h) != XxHash3.HashToUInt64(h[8..]))
-            throw new KStateCorruptException($"segment {seq} header checksum mismatch", streamOffset);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Format.SegmentMagic) throw new KStateCorruptException($"segment {seq}: bad magic", streamOffset + 8);
-        if (BinaryPrimitives.ReadUInt16LittleEndian(h[12..]) != Format.SegmentHeaderBytes) throw new KStateCorruptException($"segment {seq}: unknown header length", streamOffset + 12);
+            Throw.Corrupt($"segment {seq} header checksum mismatch", streamOffset);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Format.SegmentMagic) Throw.Corrupt($"segment {seq}: bad magic", streamOffset + 8);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(h[12..]) != Format.SegmentHeaderBytes) Throw.Corrupt($"segment {seq}: unknown header length", streamOffset + 12);
         int order = h[14];
         if (order > Format.MaxSegmentOrder || (Kho.PageSize << order) > available)
-            throw new KStateCorruptException($"segment {seq}: order {order} does not fit the {available} bytes there", streamOffset + 14);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(h[24..]) != streamId) throw new KStateCorruptException($"segment {seq} belongs to another stream", streamOffset + 24);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(h[32..]) != seq) throw new KStateCorruptException($"segment {seq} says it is number {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])}", streamOffset + 32);
+            Throw.Corrupt($"segment {seq}: order {order} does not fit the {available} bytes there", streamOffset + 14);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h[24..]) != streamId) Throw.Corrupt($"segment {seq} belongs to another stream", streamOffset + 24);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[32..]) != seq) Throw.Corrupt($"segment {seq} says it is number {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])}", streamOffset + 32);
         int size = Kho.PageSize << order;
         uint used = BinaryPrimitives.ReadUInt32LittleEndian(h[36..]);
         if (used < Format.SegmentHeaderBytes || used > size || used % Format.RecordAlign != 0)
-            throw new KStateCorruptException($"segment {seq}: used bytes {used} out of range", streamOffset + 36);
+            Throw.Corrupt($"segment {seq}: used bytes {used} out of range", streamOffset + 36);
         next = BinaryPrimitives.ReadUInt64LittleEndian(h[16..]);
         return new Segment(phys, (nint)p, size, (int)used, streamOffset);
     }
@@ -178,7 +179,7 @@ public sealed unsafe class RecordReader
         int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
         int total = Format.Align8(Format.RecordHeaderBytes + len);
         if (total < RecordWriter.LeaseThreshold ? !ChecksumMatches(p, total) : !ChecksumMatchesLeased(p, total))
-            throw new KStateCorruptException("record checksum mismatch", seg.StreamOffset + at);
+            Throw.Corrupt("record checksum mismatch", seg.StreamOffset + at);
         return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
             new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at, this);
@@ -201,11 +202,11 @@ public sealed unsafe class RecordReader
         {
             if (!_blobChunks.TryGetValue(phys, out var chunk))
             {
-                if (!_memory!.TryAttach(phys, out var attached)) throw new KStateCorruptException($"blob data segment 0x{phys:x} is not in preserved memory", offset);
+                if (!_memory!.TryAttach(phys, out var attached)) Throw.Corrupt($"blob data segment 0x{phys:x} is not in preserved memory", offset);
                 chunk = ((nint)AddressOf(attached), attached.Length);
                 _blobChunks.Add(phys, chunk);
             }
-            if (chunk.Size < bytes) throw new KStateCorruptException($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
+            if (chunk.Size < bytes) Throw.Corrupt($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
             return (byte*)chunk.Ptr;
         }
     }
@@ -242,7 +243,7 @@ public sealed unsafe class RecordReader
     public Record Find(ulong stateId, ulong instanceId)
     {
         if (!TryFind(stateId, instanceId, out var r))
-            throw new KStateNotFoundException($"stream '{Name}' has no record for state 0x{stateId:x} ({Names.NameOf(stateId) ?? "unnamed"}) instance {instanceId}");
+            Throw.NotFound($"stream '{Name}' has no record for state 0x{stateId:x} ({Names.NameOf(stateId) ?? "unnamed"}) instance {instanceId}");
         return r;
     }
 
@@ -254,7 +255,7 @@ public sealed unsafe class RecordReader
         ulong id = KStateId.FromName(stateName);
         var known = Names.NameOf(id);
         if (known is not null && known != stateName)
-            throw new KStateExistsException($"id collision: \"{stateName}\" and the stream's \"{known}\" both have id 0x{id:x16}");
+            Throw.Exists($"id collision: \"{stateName}\" and the stream's \"{known}\" both have id 0x{id:x16}");
         return TryFind(id, instanceId, out record);
     }
 

@@ -51,7 +51,7 @@ public sealed unsafe partial class RecordWriter
     public RecordWriter(ISegmentMemory memory, string name)
     {
         if (string.IsNullOrEmpty(name) || System.Text.Encoding.UTF8.GetByteCount(name) > Format.MaxNameBytes || name.Contains('\0'))
-            throw new KStateInvalidException($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
+            Throw.Invalid($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
         _memory = memory;
         _owner = memory.Owner;
         Name = name;
@@ -204,7 +204,7 @@ public sealed unsafe partial class RecordWriter
         if (order > Format.MaxSegmentOrder)
         {
             AbandonOpenRecord();
-            throw new KStateNoSpaceException($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers); the record was dropped");
+            Throw.NoSpace($"a record of {carry + n} bytes exceeds the largest segment ({Kho.PageSize << Format.MaxSegmentOrder} bytes less headers); the record was dropped");
         }
         byte* next;
         ulong nextPhys;
