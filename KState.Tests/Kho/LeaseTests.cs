@@ -143,6 +143,25 @@ public unsafe class LeaseTests
     }
 
     [Test]
+    public void A_reader_of_an_inspected_region_after_the_inspector_is_disposed_throws_ObjectDisposed()
+    {
+        using var region = new TestRegion("lease-inspect");
+        HandOver(region);
+        var inspector = KhoInspector.Open(region.Path);
+        Assert.That(inspector.TryGetSubtree(KStateStreams.SubtreeName, out var root), Is.True);
+        var set = new StreamSet(new InspectorSegmentMemory(inspector));
+        set.LoadIncoming(root);
+        var reader = set.Open(KStateRegistry.StreamName);
+        Assert.That(reader.TryFind(PairDescription.Id, 1, out _), Is.True);
+        inspector.Dispose();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.Throws<ObjectDisposedException>(() => reader.TryFind(PairDescription.Id, 1, out _));
+            Assert.Throws<ObjectDisposedException>(() => inspector.TryGetSubtree(KStateStreams.SubtreeName, out _));
+        }
+    }
+
+    [Test]
     public void A_writer_after_the_kho_is_disposed_throws_ObjectDisposed()
     {
         using var region = new TestRegion("lease-writer");
