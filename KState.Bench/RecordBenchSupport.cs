@@ -44,17 +44,17 @@ internal sealed unsafe class ReattachableImage : ISegmentMemory, IDisposable
         image.CopyTo(new Span<byte>(_buffer, _length));
     }
 
-    public byte* Allocate(int order, out ulong phys) => throw new NotSupportedException("read-only image");
+    public Span<byte> Allocate(int order, out ulong phys) => throw new NotSupportedException("read-only image");
 
     public void Free(ulong phys, int order) { }
 
-    public byte* Attach(ulong phys, out int available)
+    public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment)
     {
-        available = 0;
-        if (phys < BufferSegmentMemory.PhysBase || phys - BufferSegmentMemory.PhysBase >= (ulong)_length) return null;
+        segment = default;
+        if (phys < BufferSegmentMemory.PhysBase || phys - BufferSegmentMemory.PhysBase >= (ulong)_length) return false;
         int off = (int)(phys - BufferSegmentMemory.PhysBase);
-        available = _length - off;
-        return _buffer + off;
+        segment = new ReadOnlySpan<byte>(_buffer + off, _length - off);
+        return true;
     }
 
     public void Dispose()
@@ -94,7 +94,7 @@ internal sealed unsafe class ArenaSegmentMemory : ISegmentMemory, IDisposable
         if (clear) NativeMemory.Clear(_buffer, (nuint)_capacity);
     }
 
-    public byte* Allocate(int order, out ulong phys)
+    public Span<byte> Allocate(int order, out ulong phys)
     {
         long size = (long)Kho.PageSize << order;
         long at = (_next + size - 1) & ~(size - 1);
@@ -102,18 +102,18 @@ internal sealed unsafe class ArenaSegmentMemory : ISegmentMemory, IDisposable
         _next = at + size;
         if (_zeroOnAllocate) NativeMemory.Clear(_buffer + at, (nuint)size);
         phys = BufferSegmentMemory.PhysBase + (ulong)at;
-        return _buffer + at;
+        return new Span<byte>(_buffer + at, (int)size);
     }
 
     public void Free(ulong phys, int order) { }
 
-    public byte* Attach(ulong phys, out int available)
+    public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment)
     {
-        available = 0;
-        if (phys < BufferSegmentMemory.PhysBase || phys - BufferSegmentMemory.PhysBase >= (ulong)_next) return null;
+        segment = default;
+        if (phys < BufferSegmentMemory.PhysBase || phys - BufferSegmentMemory.PhysBase >= (ulong)_next) return false;
         long off = (long)(phys - BufferSegmentMemory.PhysBase);
-        available = (int)Math.Min(int.MaxValue, _next - off);
-        return _buffer + off;
+        segment = new ReadOnlySpan<byte>(_buffer + off, (int)Math.Min(int.MaxValue, _next - off));
+        return true;
     }
 
     public void Dispose()

@@ -205,7 +205,7 @@ internal static unsafe class Demo
         {
             if (!kho.TryRestoreFolio(folios[i].Phys, out var f) || f.Order != FolioOrder)
                 throw new KStateCorruptException($"value folio {i} did not restore");
-            values[i] = kho.FolioAddress(f);
+            values[i] = kho.DangerousFolioAddress(f);
         }
         session.Finish();
         double restoreMs = Ms(restoreStart);

@@ -6,7 +6,7 @@ using KState.Machine.Region;
 
 namespace KState;
 
-public sealed unsafe partial class Kho
+public sealed partial class Kho
 {
     private PageMap? _incoming;
     private readonly Dictionary<string, SubtreeRef> _incomingSubtrees = new(StringComparer.Ordinal);
@@ -32,7 +32,7 @@ public sealed unsafe partial class Kho
 
     private void Boot()
     {
-        var slots = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        var slots = CommitSlot.ReadBoth(_mem.At(0, PageSize), out int newest);
         var problems = new List<string>();
         for (int i = 0; i < 2; i++)
             if (slots[i].Problem is { } problem) problems.Add($"commit slot {i} damaged ({problem})");
@@ -85,7 +85,7 @@ public sealed unsafe partial class Kho
     /// <summary>Validates a committed handover completely, then reserves what it preserved.</summary>
     private void Ingest(CommitSlot slot)
     {
-        var h = HandoverValidator.Validate(_region.Base, _layout, _map, slot);
+        var h = HandoverValidator.Validate(_mem, _layout, _map, slot);
         BuildAllocator(h.Incoming);
         h.Incoming[h.AreaPage] = 0; // the area is KHO's own: restored here, never listed as a leak
         _memory.ClaimReserved(h.AreaPage, slot.AreaOrder);
@@ -175,24 +175,25 @@ public sealed unsafe partial class Kho
 
     /// <summary>
     /// Takes ownership of a range preserved with <see cref="PreservePhys"/> with the same address and size
-    /// (<c>kho_restore_phys</c>); returns its address in this mapping, or null when it was not preserved that way
-    /// or was already restored. All or nothing.
+    /// (<c>kho_restore_phys</c>); false when it was not preserved that way or was already restored. All or nothing.
+    /// Reach its bytes with <see cref="PhysSpan"/> (or <see cref="DangerousPhysToVirt"/> for the C ABI).
     /// </summary>
-    public byte* RestorePhys(ulong phys, ulong size)
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
+    public bool TryRestorePhys(ulong phys, ulong size)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_incoming is null || size == 0 || (size & (Layout.PageSize - 1)) != 0 || !IsValidBlock(phys, 0, out ulong first)
-                || size >> Layout.PageShift > _layout.TotalPages - first) return null;
+                || size >> Layout.PageShift > _layout.TotalPages - first) return false;
             // Every piece must be there, unrestored, in the same split, and the range must end where it ended.
             ulong end = first + (size >> Layout.PageShift);
             foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift))
                 if (_incoming[page] != PreservationMap.HeadByte(order, range: true, continuation: page != first) || !_memory.IsReserved(page, order))
-                    return null;
-            if (end < _layout.TotalPages && (_incoming[end] & PreservationMap.ContinuationFlag) != 0) return null;
+                    return false;
+            if (end < _layout.TotalPages && (_incoming[end] & PreservationMap.ContinuationFlag) != 0) return false;
             foreach (var (page, order) in new RangeSplit(first, size >> Layout.PageShift)) Claim(page, order);
-            return _region.Base + (first << Layout.PageShift);
+            return true;
         }
     }
 
@@ -202,7 +203,7 @@ public sealed unsafe partial class Kho
         _memory.ClaimReserved(page, order);
     }
 
-    /// <summary>Frees memory restored with <see cref="RestorePhys"/> (same address and size), or any allocated range made of whole blocks.</summary>
+    /// <summary>Frees memory restored with <see cref="TryRestorePhys"/> (same address and size), or any allocated range made of whole blocks.</summary>
     /// <exception cref="KStateInvalidException">The range is not made of allocated blocks of that split.</exception>
     /// <exception cref="KStateBusyException">Part of it is preserved.</exception>
     public void FreePhys(ulong phys, ulong size)
@@ -237,7 +238,7 @@ public sealed unsafe partial class Kho
                 blob = default;
                 return false;
             }
-            blob = new ReadOnlySpan<byte>(_region.Base + (s.Phys - PhysBase), (int)s.Size);
+            blob = _mem.Phys(s.Phys, (int)s.Size);
             return true;
         }
     }
@@ -266,23 +267,27 @@ public sealed unsafe partial class Kho
         }
     }
 
-    /// <summary>Releases every preserved block that was never restored back to the allocator; returns how many.</summary>
+    /// <summary>Releases every preserved block that was never restored back to the allocator; returns how many it released.</summary>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public int ReleaseUnrestored()
     {
-        var leaks = ListUnrestored();
         lock (_lock)
         {
-            foreach (var b in leaks)
+            // Listed and released under one lock: a block restored meanwhile by another thread is neither.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_incoming is null) return 0;
+            int released = 0;
+            foreach (var b in PreservationMap.Blocks(_incoming))
             {
                 ulong page = PageOf(b.Phys);
                 if (!_memory.IsReserved(page, b.Order)) continue;
-                _incoming![page] = 0;
-                for (ulong p = page + 1; p < page + (1UL << b.Order); p++) _incoming[p] = 0;
+                for (ulong p = page; p < page + (1UL << b.Order); p++) _incoming[p] = 0;
                 _memory.ClaimReserved(page, b.Order);
                 Poison(page, b.Order);
                 _memory.Free(page, b.Order);
+                released++;
             }
+            return released;
         }
-        return leaks.Count;
     }
 }

@@ -15,7 +15,7 @@ public interface IKhoParticipant
     void OnAbort(Kho kho);
 }
 
-public sealed unsafe partial class Kho
+public sealed partial class Kho
 {
     private readonly List<(string Name, byte[] Blob)> _subtrees = [];
     private readonly List<IKhoParticipant> _participants = [];
@@ -43,11 +43,31 @@ public sealed unsafe partial class Kho
         lock (_lock) _participants.Remove(participant);
     }
 
+    /// <summary>Subtree names the library itself puts in the root tree ("kstate": KSTATE's stream root, see
+    /// <c>KStateStreams.SubtreeName</c>). <see cref="AddSubtree"/> refuses them: a second "kstate" would make every
+    /// finalize fail.</summary>
+    public static IReadOnlyList<string> ReservedSubtreeNames { get; } = ["kstate"];
+
     /// <summary>Names a blob in the outgoing handover (<c>kho_add_subtree</c>). The bytes are copied.</summary>
     /// <exception cref="KStateExistsException">A subtree of that name exists.</exception>
-    /// <exception cref="KStateInvalidException">The name is not a valid node name (1 to 63 of [A-Za-z0-9,._+-]).</exception>
+    /// <exception cref="KStateInvalidException">The name is not a valid node name (1 to 63 of [A-Za-z0-9,._+-]), or is
+    /// one of <see cref="ReservedSubtreeNames"/>.</exception>
     /// <exception cref="KStateBusyException">The handover is finalized.</exception>
     public void AddSubtree(string name, ReadOnlySpan<byte> blob)
+    {
+        if (ReservedSubtreeNames.Contains(name))
+            Throw.Invalid($"subtree name '{name}' is reserved for the library (reserved: {string.Join(", ", ReservedSubtreeNames)})");
+        AddSubtreeCore(name, blob);
+    }
+
+    /// <summary>Adds one of the <see cref="ReservedSubtreeNames"/>: for the library's own layers.</summary>
+    internal void AddReservedSubtree(string name, ReadOnlySpan<byte> blob)
+    {
+        if (!ReservedSubtreeNames.Contains(name)) Throw.Invalid($"subtree name '{name}' is not reserved");
+        AddSubtreeCore(name, blob);
+    }
+
+    private void AddSubtreeCore(string name, ReadOnlySpan<byte> blob)
     {
         if (!IsValidSubtreeName(name)) Throw.Invalid($"subtree name '{name}' must be 1 to 63 characters of [A-Za-z0-9,._+-]");
         if (blob.Length > PageSize << MaxOrder) Throw.Invalid($"subtree '{name}' is {blob.Length} bytes; at most {PageSize << MaxOrder}");
@@ -136,7 +156,7 @@ public sealed unsafe partial class Kho
         if (!_memory.TryAllocate(order, out ulong areaPage)) Throw.OutOfMemory($"no free folio of order {order} for the root tree");
 
         ulong areaPhys = PhysOfPage(areaPage);
-        var area = new Span<byte>(_region.Base + (areaPage << Layout.PageShift), PageSize << order);
+        var area = _mem.Pages(areaPage, order);
         area.Clear();
         ulong at = Layout.AlignUp((ulong)fdtSize, 8);
         for (int i = 0; i < _subtrees.Count; i++)
@@ -179,18 +199,18 @@ public sealed unsafe partial class Kho
         for (int i = participants.Length - 1; i >= 0; i--) participants[i].OnAbort(this);
     }
 
-    private Span<byte> SlotSpan(int index) => new(_region.Base + CommitSlot.OffsetOf(index), CommitSlot.Size);
+    private Span<byte> SlotSpan(int index) => _mem.At((ulong)CommitSlot.OffsetOf(index), CommitSlot.Size);
 
     /// <summary>Index of the valid slot with the highest generation, or -1.</summary>
     private int NewestSlotIndex()
     {
-        CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        CommitSlot.ReadBoth(_mem.At(0, PageSize), out int newest);
         return newest;
     }
 
     private ulong NewestGeneration()
     {
-        var slots = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(_region.Base, PageSize), out int newest);
+        var slots = CommitSlot.ReadBoth(_mem.At(0, PageSize), out int newest);
         return newest < 0 ? 0 : slots[newest].Slot!.Value.Generation;
     }
 }

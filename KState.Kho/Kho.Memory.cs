@@ -3,7 +3,7 @@ using KState.Machine.Region;
 
 namespace KState;
 
-public sealed unsafe partial class Kho
+public sealed partial class Kho
 {
     /// <summary>Allocates a zeroed folio of 2^<paramref name="order"/> pages (<c>kho_folio_alloc</c>).</summary>
     /// <exception cref="KStateInvalidException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
@@ -34,7 +34,7 @@ public sealed unsafe partial class Kho
 
     private bool TryAlloc(BuddyAllocator from, int order, out Folio folio, bool zero)
     {
-        if ((uint)order > MaxOrder) Throw.Invalid($"folio order {order} is outside 0..{MaxOrder}");
+        if ((uint)order > MaxOrder) Throw.BadOrder(order);
         ulong page;
         lock (_lock)
         {
@@ -44,9 +44,20 @@ public sealed unsafe partial class Kho
                 folio = default;
                 return false;
             }
+            if (zero) _mem.AddRef(); // cannot fail under the lock: a Dispose waits for it, and the unmap for the lease
         }
-        // Zeroing outside the lock: the block is ours alone now.
-        if (zero) new Span<byte>(_region.Base + (page << Layout.PageShift), PageSize << order).Clear();
+        if (zero)
+        {
+            // Zeroing outside the lock (the block is ours alone now) but under a lease: a Dispose meanwhile defers the unmap.
+            try
+            {
+                _mem.Pages(page, order).Clear();
+            }
+            finally
+            {
+                _mem.Release();
+            }
+        }
         folio = new Folio(PhysOfPage(page), order);
         return true;
     }

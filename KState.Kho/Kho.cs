@@ -40,7 +40,7 @@ public sealed unsafe partial class Kho : IDisposable
     public const ulong PhysBase = Layout.PhysBase;
 
     private readonly Lock _lock = new();
-    private readonly ShmRegion _region;
+    private readonly RegionMemory _mem; // the mapping's one owner: every phys to virt translation goes through it
     private readonly Layout _layout;
     private readonly KhoOptions _options;
     private readonly PreservationMap _map;
@@ -50,10 +50,10 @@ public sealed unsafe partial class Kho : IDisposable
 
     private Kho(ShmRegion region, Layout layout, KhoOptions options)
     {
-        _region = region;
+        _mem = new RegionMemory(region);
         _layout = layout;
         _options = options;
-        _map = new PreservationMap(region.Base, layout);
+        _map = new PreservationMap(_mem, layout);
         _memory = new BuddyAllocator(layout.TotalPages);
         _scratch = new BuddyAllocator(layout.TotalPages);
     }
@@ -115,7 +115,7 @@ public sealed unsafe partial class Kho : IDisposable
     public static void RemoveRegion(ReadOnlySpan<byte> path) => ShmRegion.Remove(UnixPath.FromBytes(path));
 
     /// <summary>The region's path.</summary>
-    public string RegionPath => _region.Path;
+    public string RegionPath => _mem.Path;
 
     /// <summary>The region's size in bytes.</summary>
     public ulong RegionSize => _layout.RegionSize;
@@ -129,55 +129,62 @@ public sealed unsafe partial class Kho : IDisposable
     /// <summary>Whether poisoning is on for this generation.</summary>
     public bool Poisoning => _options.Poison;
 
+    /// <summary>The mapping's owner, for the layers above (KSTATE's segment memory takes leases on it).</summary>
+    internal RegionMemory Memory => _mem;
+
     /// <summary>Unmaps and unlocks the region (<c>kho_exit</c>). After <see cref="FinalizeHandover"/> this is the "kexec";
-    /// without it, the next boot is a cold boot.</summary>
+    /// without it, the next boot is a cold boot. A call in flight on another thread finishes first: the region is
+    /// unmapped when the last one ends, and every call after this throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         lock (_lock)
         {
             if (_disposed) return;
             _disposed = true;
-            _region.Dispose();
+            _mem.Close();
         }
     }
 
-    /// <summary>Same as <see cref="Dispose"/>, with the kernel's name.</summary>
-    public void Exit() => Dispose();
-
-    /// <summary>Translates a phys address into this generation's mapping (<c>kho_phys_to_virt</c>); null when outside the region.</summary>
-    public byte* PhysToVirt(ulong phys)
+    /// <summary>Translates a phys address into this generation's mapping (<c>kho_phys_to_virt</c>); null when outside
+    /// the region. The pointer is valid until <see cref="Dispose"/>; nothing checks its use: prefer <see cref="PhysSpan"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
+    public byte* DangerousPhysToVirt(ulong phys)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return phys >= PhysBase && phys - PhysBase < _layout.RegionSize ? _region.Base + (phys - PhysBase) : null;
+        return _mem.DangerousPhysToVirt(phys);
     }
 
     /// <summary>Translates a pointer into the mapping back to its phys address (<c>kho_virt_to_phys</c>); 0 when outside the region.</summary>
-    public ulong VirtToPhys(void* virt)
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
+    public ulong DangerousVirtToPhys(void* virt)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ulong off = (ulong)virt - (ulong)_region.Base;
-        return (byte*)virt >= _region.Base && off < _layout.RegionSize ? PhysBase + off : 0;
+        return _mem.DangerousVirtToPhys(virt);
     }
 
-    /// <summary>The bytes [phys, phys + length) of the region, bounds-checked.</summary>
+    /// <summary>The bytes [phys, phys + length) of the region, bounds-checked. Valid until <see cref="Dispose"/>.</summary>
     /// <exception cref="KStateInvalidException">The range is not entirely inside the region.</exception>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public Span<byte> PhysSpan(ulong phys, int length)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (length < 0 || phys < PhysBase || phys - PhysBase > _layout.RegionSize || (ulong)length > _layout.RegionSize - (phys - PhysBase))
-            Throw.Invalid($"phys range 0x{phys:x}+{length} is outside the region");
-        return new Span<byte>(_region.Base + (phys - PhysBase), length);
+        return _mem.Phys(phys, length);
     }
 
-    /// <summary>The bytes of a folio.</summary>
+    /// <summary>The bytes of a folio. Valid until <see cref="Dispose"/>.</summary>
+    /// <exception cref="KStateInvalidException">The folio's order or range is not valid for this region.</exception>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public Span<byte> FolioSpan(Folio folio)
     {
         if ((uint)folio.Order > MaxOrder) Throw.Invalid($"{folio}: order out of range");
         return PhysSpan(folio.Phys, (int)folio.Size);
     }
 
-    /// <summary>The address of a folio in this generation's mapping (<c>kho_folio_address</c>).</summary>
-    public byte* FolioAddress(Folio folio)
+    /// <summary>The address of a folio in this generation's mapping (<c>kho_folio_address</c>). Valid until
+    /// <see cref="Dispose"/>; nothing checks its use: prefer <see cref="FolioSpan"/>.</summary>
+    /// <exception cref="KStateInvalidException">The folio's order or range is not valid for this region.</exception>
+    /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
+    public byte* DangerousFolioAddress(Folio folio)
     {
         var span = FolioSpan(folio);
         fixed (byte* p = span) return p;
@@ -188,10 +195,14 @@ public sealed unsafe partial class Kho : IDisposable
     private static ulong PhysOfPage(ulong page) => PhysBase + (page << Layout.PageShift);
 
     /// <summary>Checks that phys is a page-aligned address of a block of 2^order pages inside the region.</summary>
-    private bool IsValidBlock(ulong phys, int order, out ulong page) => _layout.IsBlock(phys, order, out page);
+    private bool IsValidBlock(ulong phys, int order, out ulong page)
+    {
+        page = 0;
+        return (uint)order <= MaxOrder && _layout.IsBlock(phys, order, out page); // larger orders would wrap the shifts
+    }
 
     private void Poison(ulong page, int order)
     {
-        if (_options.Poison) new Span<byte>(_region.Base + (page << Layout.PageShift), PageSize << order).Fill(PoisonByte);
+        if (_options.Poison) _mem.Pages(page, order).Fill(PoisonByte);
     }
 }

@@ -29,7 +29,7 @@ internal static unsafe class KhoExports
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_address")]
     public static void* FolioAddress(nint folio) => (void*)Barrier.Get(folio, static folio =>
-        (nint)NativeState.Machine.PhysToVirt(ToFolio(folio).Phys));
+        (nint)NativeState.Machine.DangerousPhysToVirt(ToFolio(folio).Phys));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_folio_order")]
     public static uint FolioOrder(nint folio) => Barrier.Get(folio, static folio => (uint)Folio.FromHandle((ulong)folio).Order);
@@ -38,10 +38,10 @@ internal static unsafe class KhoExports
     public static ulong FolioPhys(nint folio) => Barrier.Get(folio, static folio => Folio.FromHandle((ulong)folio).Phys);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_phys_to_virt")]
-    public static void* PhysToVirt(ulong phys) => (void*)Barrier.Get(phys, static phys => (nint)NativeState.Machine.PhysToVirt(phys));
+    public static void* PhysToVirt(ulong phys) => (void*)Barrier.Get(phys, static phys => (nint)NativeState.Machine.DangerousPhysToVirt(phys));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_virt_to_phys")]
-    public static ulong VirtToPhys(void* virt) => Barrier.Get((nint)virt, static virt => NativeState.Machine.VirtToPhys((void*)virt));
+    public static ulong VirtToPhys(void* virt) => Barrier.Get((nint)virt, static virt => NativeState.Machine.DangerousVirtToPhys((void*)virt));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_preserve_folio")]
     public static int PreserveFolio(nint folio) => Barrier.Run(folio, static folio => NativeState.Machine.PreserveFolio(ToFolio(folio)));
@@ -60,7 +60,8 @@ internal static unsafe class KhoExports
         NativeState.Machine.TryRestoreFolio(phys, out var f) ? (nint)f.Handle : 0);
 
     [UnmanagedCallersOnly(EntryPoint = "kho_restore_phys")]
-    public static void* RestorePhys(ulong phys, nuint size) => (void*)Barrier.Get((phys, size), static a => (nint)NativeState.Machine.RestorePhys(a.phys, a.size));
+    public static void* RestorePhys(ulong phys, nuint size) => (void*)Barrier.Get((phys, size), static a => NativeState.Machine.TryRestorePhys(a.phys, a.size) ? (nint)NativeState.Machine.DangerousPhysToVirt(a.phys)
+        : throw new KStateNotFoundException($"kho_restore_phys: 0x{a.phys:x}+{a.size} is not a preserved range of the handover (or was restored already)"));
 
     [UnmanagedCallersOnly(EntryPoint = "kho_add_subtree")]
     public static int AddSubtree(byte* name, void* blob, nuint size) => Barrier.Run(() =>

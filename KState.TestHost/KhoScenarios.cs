@@ -68,7 +68,7 @@ internal static unsafe class KhoScenarios
         int count = BinaryPrimitives.ReadInt32LittleEndian(blob);
         ulong dropped = BinaryPrimitives.ReadUInt64LittleEndian(blob.AsSpan(8));
         // Unpreserved memory was released and poisoned before anyone could allocate it.
-        var poisoned = new ReadOnlySpan<byte>(kho.PhysToVirt(dropped), Kho.PageSize);
+        var poisoned = kho.PhysSpan(dropped, Kho.PageSize);
         Require(!poisoned.ContainsAnyExcept(Kho.PoisonByte), "unpreserved folio was not poisoned");
         for (int i = 0; i < count; i++)
         {
@@ -80,10 +80,9 @@ internal static unsafe class KhoScenarios
             ReadOnlySpan<byte> data;
             if ((kind & 0x100) != 0)
             {
-                byte* p = kho.RestorePhys(phys, (ulong)bytes);
-                Require(p != null, $"range 0x{phys:x} did not restore");
-                Require(kho.RestorePhys(phys, (ulong)bytes) == null, "a range restored twice");
-                data = new ReadOnlySpan<byte>(p, bytes);
+                Require(kho.TryRestorePhys(phys, (ulong)bytes), $"range 0x{phys:x} did not restore");
+                Require(!kho.TryRestorePhys(phys, (ulong)bytes), "a range restored twice");
+                data = kho.PhysSpan(phys, bytes);
             }
             else
             {

@@ -17,6 +17,7 @@ try
         "sessions-chain-2" => SessionScenarios.Chain2(args[1]),
         "sessions-crash" => SessionCrashScenario.Run(args[1], int.Parse(args[2])),
         "soak" => SoakScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3])),
+        "dispose-race" => LeaseScenarios.DisposeRace(args[1], args[2], int.Parse(args[3])),
         _ => Usage(),
     };
 }

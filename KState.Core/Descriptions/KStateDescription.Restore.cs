@@ -134,7 +134,7 @@ public sealed unsafe partial class KStateDescription
                     {
                         long where = c.Offset;
                         ulong phys = c.ReadUInt64();
-                        void* p = phys == 0 ? null : NeedKho(kho, f).PhysToVirt(phys);
+                        void* p = phys == 0 ? null : NeedKho(kho, f).DangerousPhysToVirt(phys);
                         if (phys != 0 && p == null) Throw.Corrupt($"'{Name}'.{f.Name}: phys 0x{phys:x} is outside the region", where);
                         ((void**)slot)[i] = p;
                     }

@@ -198,7 +198,7 @@ public sealed unsafe partial class KStateDescription
     private ulong PhysOf(Kho? kho, KStateField f, void* p)
     {
         if (p == null) return 0;
-        ulong phys = NeedKho(kho, f).VirtToPhys(p);
+        ulong phys = NeedKho(kho, f).DangerousVirtToPhys(p);
         if (phys == 0) Invalid(Name, $"KHO pointer field '{f.Name}' points outside the region");
         return phys;
     }

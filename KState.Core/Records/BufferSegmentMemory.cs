@@ -36,27 +36,27 @@ public sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
     public ReadOnlySpan<byte> Image => new(_buffer, _next);
 
     /// <inheritdoc/>
-    public byte* Allocate(int order, out ulong phys)
+    public Span<byte> Allocate(int order, out ulong phys)
     {
         int size = Kho.PageSize << order;
         int at = (_next + size - 1) & ~(size - 1); // naturally aligned, like a folio
-        if (at > _capacity - size) throw new KStateOutOfMemoryException($"buffer of {_capacity} bytes has no room for a segment of {size}");
+        if (at > _capacity - size) Throw.OutOfMemory($"buffer of {_capacity} bytes has no room for a segment of {size}");
         _next = at + size;
         phys = PhysBase + (ulong)at;
-        return _buffer + at;
+        return new Span<byte>(_buffer + at, size);
     }
 
     /// <inheritdoc/>
     public void Free(ulong phys, int order) { }
 
     /// <inheritdoc/>
-    public byte* Attach(ulong phys, out int available)
+    public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment)
     {
-        available = 0;
-        if (phys < PhysBase || phys - PhysBase >= (ulong)_next || (phys & (Kho.PageSize - 1)) != 0 || !_attached.Add(phys)) return null;
+        segment = default;
+        if (phys < PhysBase || phys - PhysBase >= (ulong)_next || (phys & (Kho.PageSize - 1)) != 0 || !_attached.Add(phys)) return false;
         int off = (int)(phys - PhysBase);
-        available = _next - off;
-        return _buffer + off;
+        segment = new ReadOnlySpan<byte>(_buffer + off, _next - off);
+        return true;
     }
 
     /// <summary>Forgets every segment: the buffer is empty again (writers initialize what they reuse).</summary>

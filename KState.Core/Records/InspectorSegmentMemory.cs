@@ -1,14 +1,23 @@
+using KState.Machine.Memory;
+
 namespace KState.Core.Records;
 
 /// <summary>Reads streams out of a region under inspection (<see cref="KhoInspector"/>): nothing is restored or written.</summary>
-public sealed unsafe class InspectorSegmentMemory(KhoInspector inspector) : ISegmentMemory
+public sealed class InspectorSegmentMemory(KhoInspector inspector) : ISegmentMemory
 {
+    RegionMemory? ISegmentMemory.Owner => inspector.Memory;
+
     /// <inheritdoc/>
-    public byte* Allocate(int order, out ulong phys) => throw new KStateInvalidException("an inspected region is read-only");
+    public Span<byte> Allocate(int order, out ulong phys)
+    {
+        Throw.Invalid("an inspected region is read-only");
+        phys = 0;
+        return default;
+    }
 
     /// <inheritdoc/>
     public void Free(ulong phys, int order) { }
 
     /// <inheritdoc/>
-    public byte* Attach(ulong phys, out int available) => inspector.AttachPreserved(phys, out available);
+    public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment) => inspector.TryAttachPreserved(phys, out segment);
 }

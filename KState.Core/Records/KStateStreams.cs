@@ -56,7 +56,7 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
                 ran++;
             }
             var root = Set.Complete();
-            kho.AddSubtree(SubtreeName, root);
+            kho.AddReservedSubtree(SubtreeName, root);
         }
         catch
         {

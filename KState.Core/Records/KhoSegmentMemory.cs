@@ -1,16 +1,20 @@
+using KState.Machine.Memory;
+
 namespace KState.Core.Records;
 
 /// <summary>Segments as KHO folios: preserved as soon as they are allocated, restored when a reader attaches them.</summary>
-public sealed unsafe class KhoSegmentMemory(Kho kho) : ISegmentMemory
+public sealed class KhoSegmentMemory(Kho kho) : ISegmentMemory
 {
     /// <summary>The machine the segments live in.</summary>
     public Kho Kho { get; } = kho;
 
+    RegionMemory? ISegmentMemory.Owner => Kho.Memory;
+
     /// <inheritdoc/>
-    public byte* Allocate(int order, out ulong phys)
+    public Span<byte> Allocate(int order, out ulong phys)
     {
         if (!Kho.TryAllocFolioUnzeroed(order, out var folio))
-            throw new KStateOutOfMemoryException($"no free folio of order {order} for a stream segment ({Kho.FreePages} pages free)");
+            Throw.OutOfMemory($"no free folio of order {order} for a stream segment ({Kho.FreePages} pages free)");
         try
         {
             Kho.PreserveFolio(folio);
@@ -21,7 +25,7 @@ public sealed unsafe class KhoSegmentMemory(Kho kho) : ISegmentMemory
             throw;
         }
         phys = folio.Phys;
-        return Kho.FolioAddress(folio);
+        return Kho.FolioSpan(folio);
     }
 
     /// <inheritdoc/>
@@ -33,11 +37,11 @@ public sealed unsafe class KhoSegmentMemory(Kho kho) : ISegmentMemory
     }
 
     /// <inheritdoc/>
-    public byte* Attach(ulong phys, out int available)
+    public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment)
     {
-        available = 0;
-        if (!Kho.TryRestoreFolio(phys, out var folio)) return null;
-        available = (int)folio.Size;
-        return Kho.FolioAddress(folio);
+        segment = default;
+        if (!Kho.TryRestoreFolio(phys, out var folio)) return false;
+        segment = Kho.FolioSpan(folio);
+        return true;
     }
 }

@@ -1,12 +1,16 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using KState.Machine.Memory;
 
 namespace KState.Core.Records;
 
-/// <summary>A record read from a stream, its checksum verified. The payload points into the stream's memory.</summary>
+/// <summary>A record read from a stream, its checksum verified. The payload points into the stream's memory: after
+/// that memory goes (<see cref="Kho.Dispose"/>), reaching it throws <see cref="ObjectDisposedException"/>.</summary>
 public readonly ref struct Record
 {
+    private readonly ReadOnlySpan<byte> _payload;
+
     internal Record(RecordType type, ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload, long offset, RecordReader? owner = null)
     {
         Owner = owner;
@@ -14,7 +18,7 @@ public readonly ref struct Record
         StateId = stateId;
         InstanceId = instanceId;
         Version = version;
-        Payload = payload;
+        _payload = payload;
         Offset = offset;
     }
 
@@ -30,8 +34,16 @@ public readonly ref struct Record
     /// <summary>Version the record was written with.</summary>
     public uint Version { get; }
 
-    /// <summary>The payload bytes (nested records included).</summary>
-    public ReadOnlySpan<byte> Payload { get; }
+    /// <summary>The payload bytes (nested records included), valid while the stream's memory is there.</summary>
+    /// <exception cref="ObjectDisposedException">The memory was unmapped (its Kho disposed).</exception>
+    public ReadOnlySpan<byte> Payload
+    {
+        get
+        {
+            Owner?.CheckAlive();
+            return _payload;
+        }
+    }
 
     /// <summary>Offset of the record header in the stream (segment headers included), for error reports.</summary>
     public long Offset { get; }
@@ -80,6 +92,7 @@ public ref struct RecordCursor
     private readonly ReadOnlySpan<byte> _data;
     private readonly long _base;
     private readonly RecordReader? _owner;
+    private readonly RegionMemory? _memory; // the owner's memory: every read checks it is still mapped
     private int _pos;
 
     /// <summary>A cursor over <paramref name="data"/>, which starts at stream offset <paramref name="baseOffset"/>.</summary>
@@ -90,6 +103,7 @@ public ref struct RecordCursor
         _data = data;
         _base = baseOffset;
         _owner = owner;
+        _memory = owner?.Owner;
         _pos = 0;
     }
 
@@ -101,17 +115,27 @@ public ref struct RecordCursor
 
     /// <summary>Takes the next <paramref name="n"/> bytes.</summary>
     /// <exception cref="KStateCorruptException">Fewer than <paramref name="n"/> bytes are left.</exception>
+    /// <exception cref="ObjectDisposedException">The stream's memory was unmapped (its Kho disposed).</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> ReadSpan(int n)
     {
         if ((uint)n > (uint)(_data.Length - _pos)) ThrowShort(n);
+        if (_memory is { IsClosed: true }) RegionMemory.ThrowClosed();
         var s = _data.Slice(_pos, n);
         _pos += n;
         return s;
     }
 
     /// <summary>Fills <paramref name="destination"/>.</summary>
-    public void Read(Span<byte> destination) => ReadSpan(destination.Length).CopyTo(destination);
+    public void Read(Span<byte> destination)
+    {
+        if (destination.Length < RecordWriter.LeaseThreshold) ReadSpan(destination.Length).CopyTo(destination);
+        else
+        {
+            using var lease = RegionMemory.Acquire(_memory);
+            ReadSpan(destination.Length).CopyTo(destination);
+        }
+    }
 
     /// <summary>Reads one unmanaged value from its raw bytes.</summary>
     public T ReadValue<T>() where T : unmanaged => Unsafe.ReadUnaligned<T>(ref MemoryMarshal.GetReference(ReadSpan(Unsafe.SizeOf<T>())));
@@ -146,7 +170,7 @@ public ref struct RecordCursor
     {
         long at = Offset;
         int n = ReadInt32();
-        if (n < 0) throw new KStateCorruptException($"string length {n} is negative", at);
+        if (n < 0) Throw.Corrupt($"string length {n} is negative", at);
         try { return Strict.GetString(ReadSpan(n)); }
         catch (System.Text.DecoderFallbackException) { throw new KStateCorruptException("string is not valid UTF-8", at + 4); }
     }
@@ -167,14 +191,14 @@ public ref struct RecordCursor
         long at = Offset;
         var h = ReadSpan(Format.RecordHeaderBytes);
         var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
-        if (type is not (RecordType.Nested or RecordType.Subsection)) throw new KStateCorruptException($"nested record has type {(ushort)type}", at + 8);
-        if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"nested record header length {h[10]}", at + 10);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != 0) throw new KStateCorruptException("nested record has a checksum of its own", at);
+        if (type is not (RecordType.Nested or RecordType.Subsection)) Throw.Corrupt($"nested record has type {(ushort)type}", at + 8);
+        if (h[10] != Format.RecordHeaderBytes) Throw.Corrupt($"nested record header length {h[10]}", at + 10);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != 0) Throw.Corrupt("nested record has a checksum of its own", at);
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
-        if (len > (uint)Remaining) throw new KStateCorruptException($"nested record of {len} bytes runs past its parent", at + 32);
+        if (len > (uint)Remaining) Throw.Corrupt($"nested record of {len} bytes runs past its parent", at + 32);
         var payload = ReadSpan((int)len);
         int pad = Format.Align8((int)len) - (int)len;
-        if (pad > Remaining) throw new KStateCorruptException("nested record padding runs past its parent", Offset);
+        if (pad > Remaining) Throw.Corrupt("nested record padding runs past its parent", Offset);
         Skip(pad);
         nested = new NestedRecord(type, BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]),
             BinaryPrimitives.ReadUInt32LittleEndian(h[12..]), new RecordCursor(payload, at + Format.RecordHeaderBytes, _owner));
@@ -202,12 +226,14 @@ public ref struct RecordCursor
     }
 
     /// <summary>For inspection: whether the folio of a folio field is there and its contents match the checksum the record holds.</summary>
-    internal readonly unsafe bool FolioMatches(ulong handle, ulong hash)
+    internal readonly bool FolioMatches(ulong handle, ulong hash)
     {
         if (_owner is null) return true; // no memory to look at: nothing to compare
-        byte* p = _owner.AttachFolio(handle & ~0xFFFUL, out int available);
-        int size = Kho.PageSize << (int)(handle & 0xFFF);
-        return p != null && available >= size && System.IO.Hashing.XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p, size)) == hash;
+        using var lease = RegionMemory.Acquire(_memory);
+        int order = (int)(handle & 0xFFF);
+        if (order > Kho.MaxOrder || !_owner.TryAttachFolio(handle & ~0xFFFUL, out var folio)) return false;
+        int size = Kho.PageSize << order;
+        return folio.Length >= size && System.IO.Hashing.XxHash3.HashToUInt64(folio[..size]) == hash;
     }
 
     /// <summary>Parses a blob's descriptor (bounds-checked) and, when asked, checks an external blob's data against its checksum.</summary>
@@ -216,12 +242,12 @@ public ref struct RecordCursor
         long at = Offset;
         uint kind = ReadUInt32();
         if (kind == 0) return new BlobView(ReadSpan((int)Math.Min(ReadUInt32(), int.MaxValue)), default, 0, 0, null);
-        if (kind != 1) throw new KStateCorruptException($"blob kind {kind} is unknown", at);
+        if (kind != 1) Throw.Corrupt($"blob kind {kind} is unknown", at);
         uint chunks = ReadUInt32();
         long length = ReadInt64();
         ulong hash = ReadUInt64();
         if (length <= 0 || chunks != (ulong)((length + RecordWriter.BlobChunkBytes - 1) / RecordWriter.BlobChunkBytes) || chunks > (uint)Remaining / 8)
-            throw new KStateCorruptException($"blob of {length} bytes in {chunks} data segments is impossible", at);
+            Throw.Corrupt($"blob of {length} bytes in {chunks} data segments is impossible", at);
         var view = new BlobView(default, ReadSpan((int)chunks * 8), length, hash, _owner ?? throw new KStateCorruptException("a blob with data segments outside a stream", at));
         if (verify) view.Verify(at);
         return view;
@@ -229,7 +255,7 @@ public ref struct RecordCursor
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private readonly void ThrowShort(int n) =>
-        throw new KStateCorruptException($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
+        Throw.Corrupt($"record payload too short: needed {n} bytes, {_data.Length - _pos} left", _base + _pos);
 }
 
 /// <summary>A blob as its record describes it: inline bytes, or data segments with a length and checksum.</summary>
@@ -263,10 +289,11 @@ internal readonly unsafe ref struct BlobView
     public void Verify(long offset)
     {
         if (_owner is null) return; // inline: the record's checksum covers it
+        using var lease = RegionMemory.Acquire(_owner.Owner);
         var h = BlobHash.Instance;
         h.Reset();
         for (int i = 0; i < _chunks.Length / 8; i++) h.Append(Chunk(i, offset));
-        if (h.GetCurrentHashAsUInt64() != _hash) throw new KStateCorruptException("blob data checksum mismatch", offset);
+        if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
     }
 
     public void CopyTo(Span<byte> destination)
@@ -276,6 +303,7 @@ internal readonly unsafe ref struct BlobView
             _inline.CopyTo(destination);
             return;
         }
+        using var lease = RegionMemory.Acquire(_owner.Owner);
         for (int i = 0; i < _chunks.Length / 8; i++) Chunk(i, -1).CopyTo(destination[(i * RecordWriter.BlobChunkBytes)..]);
     }
 }

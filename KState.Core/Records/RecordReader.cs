@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using KState.Core.Ids;
+using KState.Machine.Memory;
 
 namespace KState.Core.Records;
 
@@ -8,7 +11,9 @@ namespace KState.Core.Records;
 /// Reads one stream (docs/FORMAT.md). <see cref="Open"/> walks the whole chain once and checks every segment
 /// header and every record header (bounds, types, the end marker) and builds the index, so a lookup by
 /// (state id, instance id) is O(1); each record's checksum is checked when the record is read. When a state and
-/// instance was saved more than once, the newest record wins. Thread-safe for reading once open.
+/// instance was saved more than once, the newest record wins. Thread-safe for reading once open. After the memory
+/// goes (<see cref="Kho.Dispose"/>), every operation, and every read through a <see cref="Record"/> it gave, throws
+/// <see cref="ObjectDisposedException"/>; operations over more than a few KiB hold a lease on the memory meanwhile.
 /// </summary>
 public sealed unsafe class RecordReader
 {
@@ -21,6 +26,7 @@ public sealed unsafe class RecordReader
     private long _schema = -1;
     private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
     private ISegmentMemory? _memory;
+    internal RegionMemory? Owner { get; private set; } // the memory's lifetime; null for memory that outlives the reader
 
     private RecordReader(string name, int expectedRecords)
     {
@@ -58,8 +64,8 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">Any check fails; the message says which and the offset where.</exception>
     public static RecordReader Open(ISegmentMemory memory, ulong firstSegment, string name, int expectedRecords = 0)
     {
-        var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory };
-        r.Walk(memory, firstSegment, KStateId.FromName(name));
+        var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory, Owner = memory.Owner };
+        using (RegionMemory.Acquire(r.Owner)) r.Walk(memory, firstSegment, KStateId.FromName(name));
         foreach (var (id, n) in r.Names.Entries) r._idsByName[n] = id;
         return r;
     }
@@ -73,25 +79,26 @@ public sealed unsafe class RecordReader
         var seen = new HashSet<ulong>();
         for (uint seq = 0; phys != 0; seq++)
         {
-            if (ended) throw new KStateCorruptException("segments follow the end marker", streamOffset);
-            if (!seen.Add(phys)) throw new KStateCorruptException($"segment chain loops back to 0x{phys:x}", streamOffset);
-            byte* p = memory.Attach(phys, out int available);
-            if (p == null) throw new KStateCorruptException($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            if (ended) Throw.Corrupt("segments follow the end marker", streamOffset);
+            if (!seen.Add(phys)) Throw.Corrupt($"segment chain loops back to 0x{phys:x}", streamOffset);
+            if (!memory.TryAttach(phys, out var attached)) Throw.Corrupt($"segment {seq} at 0x{phys:x} is not in preserved memory", streamOffset);
+            byte* p = AddressOf(attached);
+            int available = attached.Length;
             var seg = ReadSegmentHeader(p, available, phys, seq, streamId, streamOffset, out ulong next);
             _segments.Add(seg);
             int at = Format.SegmentHeaderBytes;
             while (at < seg.Used)
             {
                 long off = streamOffset + at;
-                if (ended) throw new KStateCorruptException("records follow the end marker", off);
+                if (ended) Throw.Corrupt("records follow the end marker", off);
                 var h = new ReadOnlySpan<byte>(p + at, seg.Used - at);
-                if (h.Length < Format.RecordHeaderBytes) throw new KStateCorruptException("record header runs past the segment's used bytes", off);
-                if (h[10] != Format.RecordHeaderBytes) throw new KStateCorruptException($"record header length {h[10]} (this reader knows {Format.RecordHeaderBytes})", off + 10);
+                if (h.Length < Format.RecordHeaderBytes) Throw.Corrupt("record header runs past the segment's used bytes", off);
+                if (h[10] != Format.RecordHeaderBytes) Throw.Corrupt($"record header length {h[10]} (this reader knows {Format.RecordHeaderBytes})", off + 10);
                 var type = (RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]);
                 uint len = BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
-                if (len > (uint)(h.Length - Format.RecordHeaderBytes)) throw new KStateCorruptException($"record length {len} runs past the segment", off + 32);
+                if (len > (uint)(h.Length - Format.RecordHeaderBytes)) Throw.Corrupt($"record length {len} runs past the segment", off + 32);
                 int total = Format.Align8(Format.RecordHeaderBytes + (int)len);
-                if (total > h.Length) throw new KStateCorruptException("record padding runs past the segment", off + 32);
+                if (total > h.Length) Throw.Corrupt("record padding runs past the segment", off + 32);
                 long loc = ((long)(_segments.Count - 1) << 32) | (uint)at;
                 switch (type)
                 {
@@ -110,11 +117,12 @@ public sealed unsafe class RecordReader
                         end.ReadUInt32();
                         ulong stated = end.ReadUInt64();
                         if (count != records || stated != bytes)
-                            throw new KStateCorruptException($"end marker counts {count} records / {stated} bytes, the stream has {records} / {bytes}", off);
+                            Throw.Corrupt($"end marker counts {count} records / {stated} bytes, the stream has {records} / {bytes}", off);
                         ended = true;
                         break;
                     default:
-                        throw new KStateCorruptException($"unknown top-level record type {(ushort)type}", off + 8);
+                        Throw.Corrupt($"unknown top-level record type {(ushort)type}", off + 8);
+                        break;
                 }
                 _all.Add(loc);
                 records++;
@@ -122,70 +130,89 @@ public sealed unsafe class RecordReader
                 at += total;
             }
             if (new ReadOnlySpan<byte>(p + seg.Used, seg.Size - seg.Used).ContainsAnyExcept((byte)0))
-                throw new KStateCorruptException("bytes after the segment's last record are not zero", streamOffset + seg.Used);
+                Throw.Corrupt("bytes after the segment's last record are not zero", streamOffset + seg.Used);
             streamOffset += seg.Size;
             phys = next;
         }
-        if (!ended) throw new KStateCorruptException("stream has no end marker (truncated)", streamOffset);
+        if (!ended) Throw.Corrupt("stream has no end marker (truncated)", streamOffset);
         Bytes = bytes;
     }
 
     private Segment ReadSegmentHeader(byte* p, int available, ulong phys, uint seq, ulong streamId, long streamOffset, out ulong next)
     {
-        if (available < Kho.PageSize) throw new KStateCorruptException($"segment {seq} at 0x{phys:x}: only {available} bytes available", streamOffset);
+        if (available < Kho.PageSize) Throw.Corrupt($"segment {seq} at 0x{phys:x}: only {available} bytes available", streamOffset);
         var h = new ReadOnlySpan<byte>(p, Format.SegmentHeaderBytes);
         if (BinaryPrimitives.ReadUInt64LittleEndian(h) != XxHash3.HashToUInt64(h[8..]))
-            throw new KStateCorruptException($"segment {seq} header checksum mismatch", streamOffset);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Format.SegmentMagic) throw new KStateCorruptException($"segment {seq}: bad magic", streamOffset + 8);
-        if (BinaryPrimitives.ReadUInt16LittleEndian(h[12..]) != Format.SegmentHeaderBytes) throw new KStateCorruptException($"segment {seq}: unknown header length", streamOffset + 12);
+            Throw.Corrupt($"segment {seq} header checksum mismatch", streamOffset);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Format.SegmentMagic) Throw.Corrupt($"segment {seq}: bad magic", streamOffset + 8);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(h[12..]) != Format.SegmentHeaderBytes) Throw.Corrupt($"segment {seq}: unknown header length", streamOffset + 12);
         int order = h[14];
         if (order > Format.MaxSegmentOrder || (Kho.PageSize << order) > available)
-            throw new KStateCorruptException($"segment {seq}: order {order} does not fit the {available} bytes there", streamOffset + 14);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(h[24..]) != streamId) throw new KStateCorruptException($"segment {seq} belongs to another stream", streamOffset + 24);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(h[32..]) != seq) throw new KStateCorruptException($"segment {seq} says it is number {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])}", streamOffset + 32);
+            Throw.Corrupt($"segment {seq}: order {order} does not fit the {available} bytes there", streamOffset + 14);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h[24..]) != streamId) Throw.Corrupt($"segment {seq} belongs to another stream", streamOffset + 24);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[32..]) != seq) Throw.Corrupt($"segment {seq} says it is number {BinaryPrimitives.ReadUInt32LittleEndian(h[32..])}", streamOffset + 32);
         int size = Kho.PageSize << order;
         uint used = BinaryPrimitives.ReadUInt32LittleEndian(h[36..]);
         if (used < Format.SegmentHeaderBytes || used > size || used % Format.RecordAlign != 0)
-            throw new KStateCorruptException($"segment {seq}: used bytes {used} out of range", streamOffset + 36);
+            Throw.Corrupt($"segment {seq}: used bytes {used} out of range", streamOffset + 36);
         next = BinaryPrimitives.ReadUInt64LittleEndian(h[16..]);
         return new Segment(phys, (nint)p, size, (int)used, streamOffset);
+    }
+
+    private static byte* AddressOf(ReadOnlySpan<byte> segment) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(segment));
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> when the memory was unmapped (its Kho disposed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckAlive()
+    {
+        if (Owner is { IsClosed: true }) RegionMemory.ThrowClosed();
     }
 
     /// <summary>The record at an index location, its checksum verified.</summary>
     private Record Verified(long loc)
     {
+        CheckAlive();
         var seg = _segments[(int)(loc >> 32)];
         int at = (int)(uint)loc;
         byte* p = (byte*)seg.Ptr + at;
         var h = new ReadOnlySpan<byte>(p, Format.RecordHeaderBytes);
         int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
         int total = Format.Align8(Format.RecordHeaderBytes + len);
-        if (XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p + 8, total - 8)) != BinaryPrimitives.ReadUInt64LittleEndian(h))
-            throw new KStateCorruptException("record checksum mismatch", seg.StreamOffset + at);
+        if (total < RecordWriter.LeaseThreshold ? !ChecksumMatches(p, total) : !ChecksumMatchesLeased(p, total))
+            Throw.Corrupt("record checksum mismatch", seg.StreamOffset + at);
         return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
             new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at, this);
     }
 
-    /// <summary>A data segment of a large blob: attached (restored) on first use, then cached.</summary>
+    private static bool ChecksumMatches(byte* record, int total) =>
+        XxHash3.HashToUInt64(new ReadOnlySpan<byte>(record + 8, total - 8)) == BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(record, 8));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool ChecksumMatchesLeased(byte* record, int total)
+    {
+        using var lease = RegionMemory.Acquire(Owner);
+        return ChecksumMatches(record, total);
+    }
+
+    /// <summary>A data segment of a large blob: attached (restored) on first use, then cached. The caller holds a lease.</summary>
     internal byte* BlobChunk(ulong phys, int bytes, long offset)
     {
         lock (_blobChunks)
         {
             if (!_blobChunks.TryGetValue(phys, out var chunk))
             {
-                byte* p = _memory!.Attach(phys, out int available);
-                if (p == null) throw new KStateCorruptException($"blob data segment 0x{phys:x} is not in preserved memory", offset);
-                chunk = ((nint)p, available);
+                if (!_memory!.TryAttach(phys, out var attached)) Throw.Corrupt($"blob data segment 0x{phys:x} is not in preserved memory", offset);
+                chunk = ((nint)AddressOf(attached), attached.Length);
                 _blobChunks.Add(phys, chunk);
             }
-            if (chunk.Size < bytes) throw new KStateCorruptException($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
+            if (chunk.Size < bytes) Throw.Corrupt($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
             return (byte*)chunk.Ptr;
         }
     }
 
     /// <summary>A preserved folio named by a record, through the stream's memory (inspection only: a KHO memory would restore it).</summary>
-    internal byte* AttachFolio(ulong phys, out int available) => _memory!.Attach(phys, out available);
+    internal bool TryAttachFolio(ulong phys, out ReadOnlySpan<byte> folio) => _memory!.TryAttach(phys, out folio);
 
     /// <summary>Data segments of blobs attached so far (phys, order), for releasing them.</summary>
     public IEnumerable<(ulong Phys, int Order)> DataSegments
@@ -216,7 +243,7 @@ public sealed unsafe class RecordReader
     public Record Find(ulong stateId, ulong instanceId)
     {
         if (!TryFind(stateId, instanceId, out var r))
-            throw new KStateNotFoundException($"stream '{Name}' has no record for state 0x{stateId:x} ({Names.NameOf(stateId) ?? "unnamed"}) instance {instanceId}");
+            Throw.NotFound($"stream '{Name}' has no record for state 0x{stateId:x} ({Names.NameOf(stateId) ?? "unnamed"}) instance {instanceId}");
         return r;
     }
 
@@ -228,7 +255,7 @@ public sealed unsafe class RecordReader
         ulong id = KStateId.FromName(stateName);
         var known = Names.NameOf(id);
         if (known is not null && known != stateName)
-            throw new KStateExistsException($"id collision: \"{stateName}\" and the stream's \"{known}\" both have id 0x{id:x16}");
+            Throw.Exists($"id collision: \"{stateName}\" and the stream's \"{known}\" both have id 0x{id:x16}");
         return TryFind(id, instanceId, out record);
     }
 
@@ -246,6 +273,7 @@ public sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">The first damaged record.</exception>
     public void Verify()
     {
+        using var lease = RegionMemory.Acquire(Owner);
         foreach (long loc in _all) Verified(loc);
     }
 

@@ -3,7 +3,7 @@ using System.IO.Hashing;
 
 namespace KState.Core.Records;
 
-public sealed unsafe partial class RecordWriter
+public sealed partial class RecordWriter
 {
     /// <summary>Blobs up to this size are written inside the record; larger ones go to data segments of their own.</summary>
     public const int BlobInlineLimit = 64 * 1024;
@@ -36,6 +36,7 @@ public sealed unsafe partial class RecordWriter
             Put(data);
             return;
         }
+        using var lease = KState.Machine.Memory.RegionMemory.Acquire(_owner);
         int chunks = (int)(((long)data.Length + BlobChunkBytes - 1) / BlobChunkBytes);
         var h = _blobHash ??= new XxHash3();
         h.Reset();
@@ -47,9 +48,9 @@ public sealed unsafe partial class RecordWriter
                 var piece = data.Slice(i * BlobChunkBytes, Math.Min(BlobChunkBytes, data.Length - i * BlobChunkBytes));
                 int order = 0;
                 while ((Kho.PageSize << order) < piece.Length) order++;
-                byte* p = _memory.Allocate(order, out ulong phys);
+                var segment = _memory.Allocate(order, out ulong phys);
                 _dataSegments.Add((phys, order));
-                var target = new Span<byte>(p, piece.Length);
+                var target = segment[..piece.Length];
                 // Copy and hash in 64 KiB steps, so the hash reads what the copy just left in cache.
                 for (int at = 0; at < piece.Length; at += 65536)
                 {
@@ -57,7 +58,7 @@ public sealed unsafe partial class RecordWriter
                     piece.Slice(at, n).CopyTo(target[at..]);
                     h.Append(target.Slice(at, n));
                 }
-                new Span<byte>(p + piece.Length, (Kho.PageSize << order) - piece.Length).Clear(); // no stale bytes handed over
+                segment[piece.Length..(Kho.PageSize << order)].Clear(); // no stale bytes handed over
             }
         }
         catch (Exception e)

@@ -7,7 +7,18 @@ public sealed unsafe partial class RecordWriter
 {
     /// <summary>Appends bytes to the open record.</summary>
     /// <exception cref="KStateInvalidException">No record is open.</exception>
-    public void Put(ReadOnlySpan<byte> bytes) => bytes.CopyTo(ReserveInRecord(bytes.Length));
+    public void Put(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < LeaseThreshold) bytes.CopyTo(ReserveInRecord(bytes.Length));
+        else PutLeased(bytes);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PutLeased(ReadOnlySpan<byte> bytes)
+    {
+        using var lease = KState.Machine.Memory.RegionMemory.Acquire(_owner);
+        bytes.CopyTo(ReserveInRecord(bytes.Length));
+    }
 
     /// <summary>Appends the bytes of unmanaged values (little-endian machine order) to the open record.</summary>
     public void PutValues<T>(ReadOnlySpan<T> values) where T : unmanaged => Put(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using KState.Core.Ids;
+using KState.Machine.Memory;
 
 namespace KState.Core.Records;
 
@@ -18,10 +20,17 @@ public readonly record struct StreamInfo(string Name, ulong FirstSegment, uint S
 /// <see cref="EndRecord"/>; nested records with <see cref="BeginNested"/>/<see cref="EndNested"/>; then
 /// <see cref="Complete"/> writes the names table and the end marker. A record never straddles two segments: when a
 /// put does not fit, the open record moves to a new, larger segment. Not thread-safe; no allocation per record.
+/// Every operation checks that the memory is still there (after <see cref="Kho.Dispose"/> it throws
+/// <see cref="ObjectDisposedException"/>); those that touch more than a few KiB also hold a lease on it, so a Dispose
+/// on another thread cannot unmap the segments under them.
 /// </summary>
 public sealed unsafe partial class RecordWriter
 {
     private readonly ISegmentMemory _memory;
+    private readonly RegionMemory? _owner; // the memory's lifetime; null for memory that outlives the writer
+    /// <summary>Operations touching at least this many bytes take a lease; smaller ones only check (two atomics
+    /// would cost more than the operation).</summary>
+    internal const int LeaseThreshold = 4096;
     private readonly List<(ulong Phys, int Order)> _segments = [];
     private readonly List<nint> _segmentPtrs = [];
     private (int Segments, int Pos, uint Records, ulong Bytes) _beforeComplete;
@@ -42,12 +51,24 @@ public sealed unsafe partial class RecordWriter
     public RecordWriter(ISegmentMemory memory, string name)
     {
         if (string.IsNullOrEmpty(name) || System.Text.Encoding.UTF8.GetByteCount(name) > Format.MaxNameBytes || name.Contains('\0'))
-            throw new KStateInvalidException($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
+            Throw.Invalid($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
         _memory = memory;
+        _owner = memory.Owner;
         Name = name;
         StreamId = KStateId.FromName(name);
+        using var lease = RegionMemory.Acquire(_owner);
         NewSegment(Format.FirstSegmentOrder);
     }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> when the memory was unmapped (its Kho disposed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckAlive()
+    {
+        if (_owner is { IsClosed: true }) RegionMemory.ThrowClosed();
+    }
+
+    /// <summary>The address of a segment the memory handed out (native memory that stays put until freed).</summary>
+    private static byte* AddressOf(Span<byte> segment) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(segment));
 
     /// <summary>The stream's name.</summary>
     public string Name { get; }
@@ -70,6 +91,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_depth != 0) ThrowUnbalanced("BeginRecord inside an open record (use BeginNested, or EndRecord first)");
         if (_complete) ThrowUnbalanced("the stream is complete");
+        CheckAlive();
         _dataMark = _dataSegments.Count;
         OpenHeader(stateId, instanceId, version, type);
     }
@@ -80,6 +102,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_depth == 0) ThrowUnbalanced("BeginNested with no open record");
         if (_depth > Format.MaxNesting) ThrowUnbalanced($"records nest deeper than {Format.MaxNesting}");
+        CheckAlive();
         int pad = Format.Align8(_pos) - _pos;
         if (pad > 0) Reserve(pad).Clear();
         OpenHeader(stateId, instanceId, version, type);
@@ -102,6 +125,7 @@ public sealed unsafe partial class RecordWriter
     public void EndNested()
     {
         if (_depth < 2) ThrowUnbalanced("EndNested with no open nested record");
+        CheckAlive();
         CloseHeader(checksum: false);
     }
 
@@ -110,7 +134,13 @@ public sealed unsafe partial class RecordWriter
     public void EndRecord()
     {
         if (_depth != 1) ThrowUnbalanced(_depth == 0 ? "EndRecord with no open record" : "EndRecord with a nested record still open");
-        CloseHeader(checksum: true);
+        CheckAlive();
+        if (_pos - _open[0] < LeaseThreshold) CloseHeader(checksum: true);
+        else
+        {
+            using var lease = RegionMemory.Acquire(_owner); // the checksum reads the whole record
+            CloseHeader(checksum: true);
+        }
         _records++;
     }
 
@@ -148,6 +178,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_depth == 0) ThrowUnbalanced("put with no open record");
         ArgumentOutOfRangeException.ThrowIfNegative(n);
+        CheckAlive();
         return Reserve(n);
     }
 
@@ -164,6 +195,7 @@ public sealed unsafe partial class RecordWriter
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Grow(int n)
     {
+        using var lease = RegionMemory.Acquire(_owner); // allocates, copies the open record and seals a segment
         int carryFrom = _depth > 0 ? _open[0] : _pos;
         long carry = _pos - carryFrom;
         long need = Format.SegmentHeaderBytes + carry + n + EndMarkerBytes + 64;
@@ -178,7 +210,7 @@ public sealed unsafe partial class RecordWriter
         ulong nextPhys;
         try
         {
-            next = _memory.Allocate(order, out nextPhys);
+            next = AddressOf(_memory.Allocate(order, out nextPhys));
         }
         catch (Exception e)
         {
@@ -206,6 +238,7 @@ public sealed unsafe partial class RecordWriter
     public void AbandonOpenRecord()
     {
         if (_depth == 0) return;
+        using var lease = RegionMemory.Acquire(_owner);
         FreeDataSegmentsFrom(_dataMark);
         int start = _open[0];
         new Span<byte>(_seg + start, _pos - start).Clear();
@@ -215,7 +248,7 @@ public sealed unsafe partial class RecordWriter
 
     private void NewSegment(int order)
     {
-        _seg = _memory.Allocate(order, out ulong phys);
+        _seg = AddressOf(_memory.Allocate(order, out ulong phys));
         _segments.Add((phys, order));
         _segmentPtrs.Add((nint)_seg);
         _segSize = Kho.PageSize << order;
@@ -247,6 +280,7 @@ public sealed unsafe partial class RecordWriter
     {
         if (_complete) return Info;
         if (_depth != 0) ThrowUnbalanced("Complete with a record still open");
+        using var lease = RegionMemory.Acquire(_owner);
         _beforeComplete = (_segments.Count, _pos, _records, _bytes);
         if (_names.Count > 0)
         {
@@ -270,6 +304,7 @@ public sealed unsafe partial class RecordWriter
     public void Reopen()
     {
         if (!_complete || _segments.Count == 0) return;
+        using var lease = RegionMemory.Acquire(_owner);
         var (segments, pos, records, bytes) = _beforeComplete;
         while (_segments.Count > segments)
         {

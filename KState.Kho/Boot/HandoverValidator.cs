@@ -13,17 +13,17 @@ internal sealed record ValidatedHandover(CommitSlot Slot, ulong AreaPage, byte[]
 /// Checks a committed handover completely, reading only: the area and map checksums, the root tree, every map
 /// byte. Boot ingests what it returns; <see cref="KhoInspector"/> shows it.
 /// </summary>
-internal static unsafe class HandoverValidator
+internal static class HandoverValidator
 {
     /// <exception cref="KStateCorruptException">Anything is wrong; the message says what and where.</exception>
-    public static ValidatedHandover Validate(byte* regionBase, Layout layout, PreservationMap map, CommitSlot slot)
+    public static ValidatedHandover Validate(RegionMemory memory, Layout layout, PreservationMap map, CommitSlot slot)
     {
         if (!layout.IsBlock(slot.AreaPhys, slot.AreaOrder, out ulong areaPage) || areaPage < layout.DataStartPage)
             Throw.Corrupt($"commit: root tree area 0x{slot.AreaPhys:x} order {slot.AreaOrder} is not a block of allocatable memory");
         ulong areaSize = Layout.PageSize << slot.AreaOrder;
         if (slot.AreaBytes > areaSize || slot.FdtSize > slot.AreaBytes)
             Throw.Corrupt($"commit: area of {slot.AreaBytes} bytes with a {slot.FdtSize}-byte root tree does not fit order {slot.AreaOrder}");
-        var area = new ReadOnlySpan<byte>(regionBase + (areaPage << Layout.PageShift), (int)slot.AreaBytes);
+        ReadOnlySpan<byte> area = memory.Pages(areaPage, slot.AreaOrder)[..(int)slot.AreaBytes];
         if (XxHash3.HashToUInt64(area) != slot.AreaChecksum) Throw.Corrupt("commit: root tree area checksum mismatch", (long)(areaPage << Layout.PageShift));
         if (map.Checksum() != slot.MapChecksum) Throw.Corrupt("commit: preserved-memory map checksum mismatch", (long)layout.MapOffset);
         long stray = map.StraySummaryBit();

@@ -1,5 +1,6 @@
 using KState.Machine.Boot;
 using KState.Machine.Handover;
+using KState.Machine.Memory;
 using KState.Machine.Preservation;
 using KState.Machine.Region;
 
@@ -20,18 +21,18 @@ public sealed record SubtreeInfo(string Name, ulong Phys, ulong Size);
 /// lock (so a running generation makes it busy), the commit slots, and the newest committed handover checked exactly
 /// as boot checks it. Nothing is written and nothing is consumed.
 /// </summary>
-public sealed unsafe class KhoInspector : IDisposable
+public sealed class KhoInspector : IDisposable
 {
-    private readonly ShmRegion _region;
+    private readonly RegionMemory _memory;
     private readonly Layout _layout;
     private readonly ValidatedHandover? _handover;
     private readonly HashSet<ulong> _attached = [];
 
-    private KhoInspector(ShmRegion region, Layout layout)
+    private KhoInspector(RegionMemory memory, Layout layout)
     {
-        _region = region;
+        _memory = memory;
         _layout = layout;
-        var read = CommitSlot.ReadBoth(new ReadOnlySpan<byte>(region.Base, (int)Layout.PageSize), out int newestIndex);
+        var read = CommitSlot.ReadBoth(memory.At(0, (int)Layout.PageSize), out int newestIndex);
         var slots = new List<CommitSlotInfo>();
         for (int i = 0; i < 2; i++)
             slots.Add(read[i].Slot is { } v ? new CommitSlotInfo(i, v.State.ToString().ToLowerInvariant(), v.Generation, null)
@@ -42,7 +43,7 @@ public sealed unsafe class KhoInspector : IDisposable
         {
             try
             {
-                _handover = HandoverValidator.Validate(region.Base, layout, new PreservationMap(region.Base, layout), committed);
+                _handover = HandoverValidator.Validate(memory, layout, new PreservationMap(memory, layout), committed);
                 Status = $"committed handover, generation {committed.Generation}";
             }
             catch (KStateCorruptException e)
@@ -66,15 +67,15 @@ public sealed unsafe class KhoInspector : IDisposable
     /// <exception cref="KStateCorruptException">The region header is damaged or the file truncated.</exception>
     public static KhoInspector Open(string path)
     {
-        var region = ShmRegion.OpenReadOnly(path);
+        var memory = new RegionMemory(ShmRegion.OpenReadOnly(path));
         try
         {
-            var layout = Layout.ReadHeader(new ReadOnlySpan<byte>(region.Base, Layout.HeaderBytes), region.Size);
-            return new KhoInspector(region, layout);
+            var layout = Layout.ReadHeader(memory.At(0, Layout.HeaderBytes), memory.Size);
+            return new KhoInspector(memory, layout);
         }
         catch
         {
-            region.Dispose();
+            memory.Close();
             throw;
         }
     }
@@ -109,13 +110,18 @@ public sealed unsafe class KhoInspector : IDisposable
     /// <summary>Subtrees of the handover.</summary>
     public IReadOnlyList<SubtreeInfo> Subtrees => _handover is null ? [] : [.. _handover.Subtrees.Select(s => new SubtreeInfo(s.Name, s.Phys, s.Size))];
 
-    /// <summary>A subtree's bytes.</summary>
+    /// <summary>The mapping's owner, for readers of the inspected streams (they take leases on it).</summary>
+    internal RegionMemory Memory => _memory;
+
+    /// <summary>A subtree's bytes, valid until <see cref="Dispose"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The inspector was disposed.</exception>
     public bool TryGetSubtree(string name, out ReadOnlySpan<byte> blob)
     {
+        _memory.ThrowIfClosed();
         blob = default;
         var s = _handover?.Subtrees.Find(x => x.Name == name);
         if (s is null) return false;
-        blob = new ReadOnlySpan<byte>(_region.Base + (s.Value.Phys - Layout.PhysBase), (int)s.Value.Size);
+        blob = _memory.Phys(s.Value.Phys, (int)s.Value.Size);
         return true;
     }
 
@@ -123,20 +129,23 @@ public sealed unsafe class KhoInspector : IDisposable
     public IReadOnlyList<PreservedBlock> PreservedBlocks => _handover is null ? [] : PreservationMap.Blocks(_handover.Incoming);
 
     /// <summary>
-    /// A preserved folio's bytes for reading, as a restore would see them (once per phys, like a restore); null when
-    /// the phys is not the head of a preserved folio of this handover.
+    /// A preserved folio's bytes for reading, as a restore would see them (once per phys, like a restore); false when
+    /// the phys is not the head of a preserved folio of this handover. Valid until <see cref="Dispose"/>.
     /// </summary>
-    public byte* AttachPreserved(ulong phys, out int available)
+    /// <exception cref="ObjectDisposedException">The inspector was disposed.</exception>
+    public bool TryAttachPreserved(ulong phys, out ReadOnlySpan<byte> folio)
     {
-        available = 0;
-        if (_handover is null || !_layout.IsBlock(phys, 0, out ulong page)) return null;
+        _memory.ThrowIfClosed();
+        folio = default;
+        if (_handover is null || !_layout.IsBlock(phys, 0, out ulong page)) return false;
         byte head = _handover.Incoming[page];
         int order = head & PreservationMap.OrderMask;
-        if (head != PreservationMap.HeadByte(order, range: false) || !_attached.Add(phys)) return null;
-        available = Kho.PageSize << order;
-        return _region.Base + (phys - Layout.PhysBase);
+        if (head != PreservationMap.HeadByte(order, range: false) || order > Layout.MaxOrder || !_layout.IsBlock(phys, order, out _)
+            || !_attached.Add(phys)) return false;
+        folio = _memory.Pages(page, order);
+        return true;
     }
 
-    /// <summary>Unmaps and unlocks.</summary>
-    public void Dispose() => _region.Dispose();
+    /// <summary>Unmaps and unlocks (once every reader's operation in flight has ended).</summary>
+    public void Dispose() => _memory.Close();
 }

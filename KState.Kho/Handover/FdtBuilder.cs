@@ -43,14 +43,14 @@ internal sealed class FdtBuilder
         EnsureRoom();
         if (_open.Count == 0)
         {
-            if (_rootClosed) throw new InvalidOperationException("A device tree has exactly one root node.");
-            if (name.Length != 0) throw new ArgumentException("The root node's name must be empty.", nameof(name));
+            if (_rootClosed) Throw.Invalid("A device tree has exactly one root node.");
+            if (name.Length != 0) Throw.Invalid("The root node's name must be empty.");
         }
         else
         {
             CheckName(name, nameof(name));
-            if (_open.Count == FdtReader.MaxDepth) throw new InvalidOperationException($"Nodes may nest at most {FdtReader.MaxDepth} deep.");
-            if (!_open.Peek().Children.Add(name)) throw new ArgumentException($"Node '{name}' already exists here.", nameof(name));
+            if (_open.Count == FdtReader.MaxDepth) Throw.Invalid($"Nodes may nest at most {FdtReader.MaxDepth} deep.");
+            if (!_open.Peek().Children.Add(name)) Throw.Invalid($"Node '{name}' already exists here.");
         }
         _items++;
 
@@ -64,7 +64,7 @@ internal sealed class FdtBuilder
     public void EndNode()
     {
         EnsureNotFinished();
-        if (_open.Count == 0) throw new InvalidOperationException("EndNode without a matching BeginNode.");
+        if (_open.Count == 0) Throw.Invalid("EndNode without a matching BeginNode.");
         _open.Pop();
         WriteU32(_struct, FdtReader.TokenEndNode);
         if (_open.Count == 0) _rootClosed = true;
@@ -74,7 +74,7 @@ internal sealed class FdtBuilder
     public void PropertyString(string name, string value)
     {
         foreach (char c in value)
-            if (c is < '\x20' or > '\x7e') throw new ArgumentException("String property values must be printable ASCII.", nameof(value));
+            if (c is < '\x20' or > '\x7e') Throw.Invalid("String property values must be printable ASCII.");
         byte[] bytes = new byte[value.Length + 1]; // the trailing zero is the terminator
         Encoding.ASCII.GetBytes(value, bytes);
         PropertyBytes(name, bytes);
@@ -100,13 +100,13 @@ internal sealed class FdtBuilder
     public void PropertyBytes(string name, ReadOnlySpan<byte> value)
     {
         EnsureNotFinished();
-        if (_open.Count == 0) throw new InvalidOperationException("A property must be inside a node.");
+        if (_open.Count == 0) Throw.Invalid("A property must be inside a node.");
         CheckName(name, nameof(name));
         EnsureRoom();
         OpenNode node = _open.Peek();
         // The specification wants all of a node's properties before its first child.
-        if (node.Children.Count > 0) throw new InvalidOperationException("Properties must come before a node's children.");
-        if (!node.Properties.Add(name)) throw new ArgumentException($"Property '{name}' already exists in this node.", nameof(name));
+        if (node.Children.Count > 0) Throw.Invalid("Properties must come before a node's children.");
+        if (!node.Properties.Add(name)) Throw.Invalid($"Property '{name}' already exists in this node.");
         _items++;
 
         WriteU32(_struct, FdtReader.TokenProp);
@@ -117,11 +117,11 @@ internal sealed class FdtBuilder
     }
 
     /// <summary>Ends the tree and returns the blob; the builder cannot be used afterwards.</summary>
-    /// <exception cref="InvalidOperationException">No root node, or a node is still open.</exception>
+    /// <exception cref="KStateInvalidException">No root node, or a node is still open.</exception>
     public byte[] Finish()
     {
         EnsureNotFinished();
-        if (!_rootClosed || _open.Count != 0) throw new InvalidOperationException("Unbalanced nodes: the root node is not closed.");
+        if (!_rootClosed || _open.Count != 0) Throw.Invalid("Unbalanced nodes: the root node is not closed.");
         WriteU32(_struct, FdtReader.TokenEnd);
         _finished = true;
 
@@ -159,18 +159,18 @@ internal sealed class FdtBuilder
     /// <summary>Called before any state changes, so a call refused for size leaves the builder usable.</summary>
     private void EnsureRoom()
     {
-        if (_items == FdtReader.MaxItems) throw new InvalidOperationException($"A device tree may hold at most {FdtReader.MaxItems} nodes and properties.");
+        if (_items == FdtReader.MaxItems) Throw.Invalid($"A device tree may hold at most {FdtReader.MaxItems} nodes and properties.");
     }
 
     private void EnsureNotFinished()
     {
-        if (_finished) throw new InvalidOperationException("Finish has already been called.");
+        if (_finished) Throw.Invalid("Finish has already been called.");
     }
 
     private static void CheckName(string name, string paramName)
     {
         if (!FdtReader.IsValidName(name))
-            throw new ArgumentException($"'{name}' is not a valid device tree name (1 to {FdtReader.MaxNameLength} printable ASCII characters, no spaces).", paramName);
+            Throw.Invalid($"'{name}' is not a valid device tree name (1 to {FdtReader.MaxNameLength} printable ASCII characters, no spaces).");
     }
 
     private static void WriteU32(ArrayBufferWriter<byte> writer, uint value)

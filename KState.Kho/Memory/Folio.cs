@@ -13,11 +13,10 @@ public readonly record struct Folio
     private readonly ulong _handle;
 
     /// <summary>Creates a handle; <see cref="Kho"/> validates it on every use.</summary>
-    /// <exception cref="KStateInvalidException">phys is not page aligned or the order is not 0..4095.</exception>
+    /// <exception cref="KStateInvalidException">phys is not page aligned or the order is not 0..<see cref="Kho.MaxOrder"/>.</exception>
     public Folio(ulong phys, int order)
     {
-        if ((phys & (Layout.PageSize - 1)) != 0 || (uint)order >= Layout.PageSize)
-            throw new KStateInvalidException($"folio 0x{phys:x} order {order}: phys must be page aligned and the order small");
+        if ((phys & (Layout.PageSize - 1)) != 0 || (uint)order > Layout.MaxOrder) Throw.BadFolio(phys, order);
         _handle = phys | (uint)order;
     }
 
@@ -41,7 +40,8 @@ public readonly record struct Folio
     /// <summary>The folio as one pointer-sized value (phys | order: phys is page aligned), as the C ABI hands it out.</summary>
     public ulong Handle => _handle;
 
-    /// <summary>The inverse of <see cref="Handle"/>.</summary>
+    /// <summary>The inverse of <see cref="Handle"/>. Not checked (a handle may come from C): <see cref="Kho"/> refuses
+    /// an order above <see cref="Kho.MaxOrder"/> on every use.</summary>
     public static Folio FromHandle(ulong handle) => new(handle, false);
 
     /// <inheritdoc/>

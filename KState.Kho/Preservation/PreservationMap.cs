@@ -10,25 +10,29 @@ namespace KState.Machine.Preservation;
 /// plus a summary bitmap with one bit per map page that may be non-zero, so finalize, boot and clear touch only
 /// the map pages that are in use. Not thread-safe: <see cref="Kho"/> holds its lock.
 /// </summary>
-internal sealed unsafe class PreservationMap
+internal sealed class PreservationMap
 {
     public const byte HeadFlag = 0x80, TailByte = 0x40, RangeFlag = 0x20, ContinuationFlag = 0x10, OrderMask = 0x0F;
-    private readonly byte* _summary;
-    private readonly byte* _map;
+    private readonly RegionMemory _memory;
     private readonly Layout _layout;
 
-    public PreservationMap(byte* regionBase, Layout layout)
+    public PreservationMap(RegionMemory memory, Layout layout)
     {
+        _memory = memory;
         _layout = layout;
-        _summary = regionBase + layout.SummaryOffset;
-        _map = regionBase + layout.MapOffset;
     }
 
-    private Span<byte> Block(ulong page, int order) => new(_map + page, 1 << order);
+    // Every access is a span checked against the map (and the region): a page number from a damaged map cannot
+    // reach outside it.
+    private Span<byte> Block(ulong page, int order)
+    {
+        if (page >= _layout.TotalPages || (ulong)(1 << order) > _layout.TotalPages - page) Throw.Invalid($"map block {page} order {order} is outside the map");
+        return _memory.At(_layout.MapOffset + page, 1 << order);
+    }
 
-    private ReadOnlySpan<byte> MapPage(ulong index) => new(_map + index * Layout.PageSize, Layout.MapPageBytes);
+    private Span<byte> MapPage(ulong index) => _memory.At(_layout.MapOffset + index * Layout.PageSize, Layout.MapPageBytes);
 
-    private Span<byte> Summary => new(_summary, (int)_layout.SummaryBytes);
+    private Span<byte> Summary => _memory.At(_layout.SummaryOffset, (int)_layout.SummaryBytes);
 
     /// <summary>The head byte of a block: a folio, or a piece of a range (the first piece, or one that continues it).</summary>
     public static byte HeadByte(int order, bool range, bool continuation = false) =>
@@ -39,21 +43,21 @@ internal sealed unsafe class PreservationMap
     private bool IsTouched(ulong page)
     {
         ulong mapPage = page / Layout.PageSize; // a block of at most MaxOrder never straddles two map pages
-        return (_summary[mapPage >> 3] & (1 << (int)(mapPage & 7))) != 0;
+        return (Summary[(int)(mapPage >> 3)] & (1 << (int)(mapPage & 7))) != 0;
     }
 
     /// <summary>True when no page of the block is preserved.</summary>
     public bool IsFree(ulong page, int order) => !IsTouched(page) || !Block(page, order).ContainsAnyExcept((byte)0);
 
-    public byte HeadAt(ulong page) => IsTouched(page) ? _map[page] : (byte)0;
+    public byte HeadAt(ulong page) => IsTouched(page) ? Block(page, 0)[0] : (byte)0;
 
     public void Mark(ulong page, int order, bool range, bool continuation = false)
     {
         ulong mapPage = page / Layout.PageSize;
         if (!IsTouched(page))
         {
-            new Span<byte>(_map + mapPage * Layout.PageSize, Layout.MapPageBytes).Clear();
-            _summary[mapPage >> 3] |= (byte)(1 << (int)(mapPage & 7));
+            MapPage(mapPage).Clear();
+            Summary[(int)(mapPage >> 3)] |= (byte)(1 << (int)(mapPage & 7));
         }
         var b = Block(page, order);
         b[1..].Fill(TailByte);
@@ -117,7 +121,7 @@ internal sealed unsafe class PreservationMap
     {
         var h = new XxHash3();
         h.Append(Summary);
-        ForEachTouchedPage(p => h.Append(p < _layout.MapPages ? MapPage(p) : default));
+        ForEachTouchedPage(p => h.Append(p < _layout.MapPages ? MapPage(p) : default(ReadOnlySpan<byte>)));
         return h.GetCurrentHashAsUInt64();
     }
 
@@ -133,7 +137,7 @@ internal sealed unsafe class PreservationMap
     {
         ForEachTouchedPage(p =>
         {
-            if (p < _layout.MapPages) new Span<byte>(_map + p * Layout.PageSize, Layout.MapPageBytes).Clear();
+            if (p < _layout.MapPages) MapPage(p).Clear();
         });
         Summary.Clear();
     }

@@ -121,9 +121,9 @@ public unsafe class FieldKindTests
             var folio = kho.AllocFolio(1);
             kho.FolioSpan(folio).Fill(0x5A);
             var cell = kho.AllocFolio(0);
-            *(ulong*)kho.FolioAddress(cell) = 0x1122334455667788;
+            *(ulong*)kho.DangerousFolioAddress(cell) = 0x1122334455667788;
             kho.PreserveFolio(cell);
-            var a = new TalkA { Folio = folio, PUlong = new Ptr<ulong>((ulong*)kho.FolioAddress(cell)) };
+            var a = new TalkA { Folio = folio, PUlong = new Ptr<ulong>((ulong*)kho.DangerousFolioAddress(cell)) };
             d.Save(streams.Set.Create("main"), ref a, 0, kho);
             Assert.That(kho.IsPreserved(folio), Is.True, "save preserves the folio");
             folioPhys = folio.Phys;
@@ -136,7 +136,7 @@ public unsafe class FieldKindTests
         d.Restore(incoming.Set.Open("main"), ref got, 0, next);
         Assert.That(got.Folio, Is.EqualTo(new Folio(folioPhys, 1)));
         Assert.That(next.FolioSpan(got.Folio).ContainsAnyExcept((byte)0x5A), Is.False);
-        Assert.That(next.VirtToPhys(got.PUlong.Value), Is.EqualTo(valuePhys));
+        Assert.That(next.DangerousVirtToPhys(got.PUlong.Value), Is.EqualTo(valuePhys));
         Assert.That(got.PUlong.Target, Is.EqualTo(0x1122334455667788UL));
         Assert.That(next.TryRestoreFolio(folioPhys, out _), Is.False, "the restore took the folio");
         var again = new TalkA();

@@ -42,13 +42,13 @@ public class BootTests
         using var kho = r.Boot();
         var f = kho.AllocFolio(0);
         Assert.That(kho.TryRestoreFolio(f.Phys, out _), Is.False);
-        unsafe { Assert.That(kho.RestorePhys(f.Phys, 4096) == null, Is.True); }
+        Assert.That(kho.TryRestorePhys(f.Phys, 4096), Is.False);
         Assert.That(kho.ListUnrestored(), Is.Empty);
         Assert.Throws<KStateNotFoundException>(() => kho.RetrieveSubtree("kstate"));
     }
 
     [Test]
-    public unsafe void A_range_restores_once_with_the_same_address_and_size()
+    public void A_range_restores_once_with_the_same_address_and_size()
     {
         using var r = new TestRegion();
         ulong phys;
@@ -61,11 +61,10 @@ public class BootTests
             kho.FinalizeHandover();
         }
         using var next = r.Boot();
-        Assert.That(next.RestorePhys(phys, 5 * 4096) == null, Is.True, "a different size");
-        byte* p = next.RestorePhys(phys, 6 * 4096);
-        Assert.That(p != null, Is.True);
-        Assert.That(new ReadOnlySpan<byte>(p, 6 * 4096).ContainsAnyExcept((byte)0x77), Is.False);
-        Assert.That(next.RestorePhys(phys, 6 * 4096) == null, Is.True, "second restore");
+        Assert.That(next.TryRestorePhys(phys, 5 * 4096), Is.False, "a different size");
+        Assert.That(next.TryRestorePhys(phys, 6 * 4096), Is.True);
+        Assert.That(next.PhysSpan(phys, 6 * 4096).ContainsAnyExcept((byte)0x77), Is.False);
+        Assert.That(next.TryRestorePhys(phys, 6 * 4096), Is.False, "second restore");
         next.FreePhys(phys, 6 * 4096);
     }
 
@@ -144,5 +143,42 @@ public class BootTests
         using var next = r.Boot(32 << 20);
         Assert.That(next.IsKhoBoot, Is.True, next.BootReport);
         Assert.That(next.FolioSpan(next.RestoreFolio(f.Phys)!.Value).ContainsAnyExcept((byte)9), Is.False);
+    }
+
+    [Test]
+    public void ReleaseUnrestored_counts_only_what_it_released_while_another_thread_restores()
+    {
+        const int Folios = 3000;
+        int miscounted = 0;
+        for (int round = 0; round < 10 && miscounted == 0; round++)
+        {
+            using var r = new TestRegion("release-count");
+            var phys = new List<ulong>();
+            using (var kho = r.Boot(32 << 20, poison: false))
+            {
+                for (int i = 0; i < Folios; i++)
+                {
+                    var f = kho.AllocFolio(0);
+                    kho.PreserveFolio(f);
+                    phys.Add(f.Phys);
+                }
+                kho.FinalizeHandover();
+            }
+            using var next = r.Boot(0, poison: false);
+            int restored = 0;
+            using var go = new Barrier(2);
+            var restorer = new Thread(() =>
+            {
+                go.SignalAndWait();
+                for (int i = phys.Count - 1; i >= 0; i--) // contends for the lock all through the release
+                    if (next.TryRestoreFolio(phys[i], out _)) restored++;
+            });
+            restorer.Start();
+            go.SignalAndWait();
+            int released = next.ReleaseUnrestored();
+            restorer.Join();
+            if (released + restored != Folios) miscounted++;
+        }
+        Assert.That(miscounted, Is.Zero, "rounds where released + restored was not the number of preserved folios");
     }
 }

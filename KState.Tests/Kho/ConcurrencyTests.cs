@@ -425,7 +425,7 @@ public class ConcurrencyTests
         if (!errors.IsEmpty) Assert.Fail(string.Join("\n\n", errors));
     }
 
-    private static unsafe bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.RestorePhys(phys, size) != null;
+    private static bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.TryRestorePhys(phys, size);
 
     /// <summary>The per-folio pattern: each 8-byte word depends on the folio's tag and the word's phys address, so a
     /// range restored on its own can be checked, and a word written by another folio's owner shows.</summary>

@@ -244,7 +244,7 @@ public class CorruptionTests
         var fdt = img.Fdt(s);
         var root = FdtReader.Parse(fdt);
         var compatible = root.FindProperty("compatible")!;
-        var subtree = root.FindChild("kstate")!;
+        var subtree = root.FindChild("acme-fw")!;
         int compatibleAt = (int)compatible.ValueOffset;
         string why;
         switch (damage)
@@ -799,7 +799,7 @@ public class CorruptionTests
         kho.PreservePhys(rangePhys, rangeSize);
         var subtree = new byte[100];
         rng.NextBytes(subtree);
-        kho.AddSubtree("kstate", subtree);
+        kho.AddSubtree("acme-fw", subtree);
         kho.FinalizeHandover();
         var handover = new Handover(folios, rangePhys, rangeSize, XxHash3.HashToUInt64(kho.PhysSpan(rangePhys, (int)rangeSize)), subtree);
         kho.Dispose();
@@ -811,7 +811,7 @@ public class CorruptionTests
         return handover;
     }
 
-    private static unsafe bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.RestorePhys(phys, size) != null;
+    private static bool RestoreRange(Kho kho, ulong phys, ulong size) => kho.TryRestorePhys(phys, size);
 
     private static void AssertHandoverRestores(Kho kho, Handover h, string what = "")
     {
@@ -834,7 +834,7 @@ public class CorruptionTests
             Assert.That(rangeRestored, Is.True, $"{what} the range restores");
             if (rangeRestored)
                 Assert.That(XxHash3.HashToUInt64(kho.PhysSpan(h.RangePhys, (int)h.RangeSize)), Is.EqualTo(h.RangeHash), $"{what} range contents");
-            Assert.That(kho.TryRetrieveSubtree("kstate", out var blob), Is.True, what);
+            Assert.That(kho.TryRetrieveSubtree("acme-fw", out var blob), Is.True, what);
             Assert.That(blob.ToArray(), Is.EqualTo(h.Subtree), what);
             Assert.That(kho.ListUnrestored(), Is.Empty, what);
         }

@@ -434,28 +434,28 @@ public sealed class FdtTests
     [Test]
     public void Builder_RefusesMisuse()
     {
-        Assert.Throws<InvalidOperationException>(() => new FdtBuilder().Finish());
+        Assert.Throws<KStateInvalidException>(() => new FdtBuilder().Finish());
         var open = new FdtBuilder();
         open.BeginNode("");
-        Assert.Throws<InvalidOperationException>(() => open.Finish());
-        Assert.Throws<InvalidOperationException>(() => new FdtBuilder().EndNode());
-        Assert.Throws<InvalidOperationException>(() => new FdtBuilder().PropertyU32("a", 1));
-        Assert.Throws<ArgumentException>(() => new FdtBuilder().BeginNode("root"));
+        Assert.Throws<KStateInvalidException>(() => open.Finish());
+        Assert.Throws<KStateInvalidException>(() => new FdtBuilder().EndNode());
+        Assert.Throws<KStateInvalidException>(() => new FdtBuilder().PropertyU32("a", 1));
+        Assert.Throws<KStateInvalidException>(() => new FdtBuilder().BeginNode("root"));
 
         var b = new FdtBuilder();
         b.BeginNode("");
-        Assert.Throws<ArgumentException>(() => b.BeginNode(""));
-        Assert.Throws<ArgumentException>(() => b.PropertyU32("bad name", 1));
-        Assert.Throws<ArgumentException>(() => b.PropertyString("s", "tab\there"));
+        Assert.Throws<KStateInvalidException>(() => b.BeginNode(""));
+        Assert.Throws<KStateInvalidException>(() => b.PropertyU32("bad name", 1));
+        Assert.Throws<KStateInvalidException>(() => b.PropertyString("s", "tab\there"));
         b.PropertyU32("a", 1);
-        Assert.Throws<ArgumentException>(() => b.PropertyU32("a", 2));
+        Assert.Throws<KStateInvalidException>(() => b.PropertyU32("a", 2));
         b.BeginNode("child");
         b.EndNode();
-        Assert.Throws<InvalidOperationException>(() => b.PropertyU32("late", 1));
+        Assert.Throws<KStateInvalidException>(() => b.PropertyU32("late", 1));
         b.EndNode();
-        Assert.Throws<InvalidOperationException>(() => b.BeginNode(""));
+        Assert.Throws<KStateInvalidException>(() => b.BeginNode(""));
         b.Finish();
-        Assert.Throws<InvalidOperationException>(() => b.Finish());
+        Assert.Throws<KStateInvalidException>(() => b.Finish());
     }
 
     [Test]
@@ -464,7 +464,7 @@ public sealed class FdtTests
         var b = new FdtBuilder();
         b.BeginNode("");
         for (int i = 1; i < FdtReader.MaxDepth; i++) b.BeginNode("n");
-        Assert.Throws<InvalidOperationException>(() => b.BeginNode("n"));
+        Assert.Throws<KStateInvalidException>(() => b.BeginNode("n"));
     }
 
     [Test]
@@ -473,7 +473,7 @@ public sealed class FdtTests
         var b = new FdtBuilder();
         b.BeginNode("");
         for (int i = 1; i < FdtReader.MaxItems; i++) b.PropertyU32($"p{i}", (uint)i);
-        Assert.Throws<InvalidOperationException>(() => b.PropertyU32("one-more", 0));
+        Assert.Throws<KStateInvalidException>(() => b.PropertyU32("one-more", 0));
         b.EndNode();
         Assert.That(FdtReader.Parse(b.Finish()).Properties, Has.Count.EqualTo(FdtReader.MaxItems - 1));
     }

@@ -12,9 +12,9 @@ public class HandoverTests
         using var r = new TestRegion();
         using (var kho = r.Boot())
         {
-            kho.AddSubtree("kstate", [1, 2, 3]);
+            kho.AddSubtree("acme-fw", [1, 2, 3]);
             kho.AddSubtree("acme-nic", new byte[5000]);
-            Assert.Throws<KStateExistsException>(() => kho.AddSubtree("kstate", [9]));
+            Assert.Throws<KStateExistsException>(() => kho.AddSubtree("acme-fw", [9]));
             Assert.Throws<KStateInvalidException>(() => kho.AddSubtree("bad/name", [9]));
             Assert.Throws<KStateInvalidException>(() => kho.AddSubtree("", [9]));
             kho.AddSubtree("gone", [7]);
@@ -23,9 +23,9 @@ public class HandoverTests
         }
         using var next = r.Boot();
         Assert.That(next.IsKhoBoot, Is.True, next.BootReport);
-        Assert.That(next.RetrieveSubtree("kstate").ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(next.RetrieveSubtree("acme-fw").ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
         Assert.That(next.RetrieveSubtree("acme-nic").Length, Is.EqualTo(5000));
-        Assert.That(next.IncomingSubtreeNames, Is.EquivalentTo(new[] { "kstate", "acme-nic" }));
+        Assert.That(next.IncomingSubtreeNames, Is.EquivalentTo(new[] { "acme-fw", "acme-nic" }));
         Assert.Throws<KStateNotFoundException>(() => next.RetrieveSubtree("gone"));
     }
 
@@ -135,7 +135,7 @@ public class HandoverTests
         if (!CommandExists("dtc")) Assert.Ignore("dtc is not installed (./build.sh test installs it)");
         using var r = new TestRegion();
         using var kho = r.Boot();
-        kho.AddSubtree("kstate", [1, 2, 3, 4]);
+        kho.AddSubtree("acme-fw", [1, 2, 3, 4]);
         kho.AddSubtree("acme-nic", [5]);
         kho.FinalizeHandover();
         var dtb = Path.GetTempFileName();
@@ -151,7 +151,7 @@ public class HandoverTests
                 Assert.That(p.ExitCode, Is.Zero, p.StandardError.ReadToEnd());
                 Assert.That(dts, Does.Contain("compatible = \"kho-v1\""));
                 Assert.That(dts, Does.Contain("preserved-memory-map"));
-                Assert.That(dts, Does.Contain("kstate {"));
+                Assert.That(dts, Does.Contain("acme-fw {"));
                 Assert.That(dts, Does.Contain("acme-nic {"));
             }
         }
@@ -163,4 +163,22 @@ public class HandoverTests
 
     internal static bool CommandExists(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, name)));
+
+    [Test]
+    public void A_subtree_name_the_library_uses_is_refused_at_the_call()
+    {
+        using var r = new TestRegion("reserved");
+        using (var kho = r.Boot())
+        {
+            Assert.That(Kho.ReservedSubtreeNames, Does.Contain(KState.Core.Records.KStateStreams.SubtreeName));
+            var e = Assert.Throws<KStateInvalidException>(() => kho.AddSubtree("kstate", [1]))!;
+            Assert.That(e.Message, Does.Contain("reserved").And.Contain("kstate"));
+            using var streams = new KState.Core.Records.KStateStreams(kho);
+            streams.Set.Create("main").WriteRecord(1, 1, 1, [1, 2, 3]);
+            kho.FinalizeHandover(); // the library's own "kstate" goes in, and nothing else under that name
+        }
+        using var next = r.Boot(0);
+        Assert.That(next.IsKhoBoot, Is.True, next.BootReport);
+        Assert.That(next.IncomingSubtreeNames, Is.EqualTo(new[] { "kstate" }));
+    }
 }

@@ -106,4 +106,24 @@ public class MemoryTests
         var f = new Folio(Kho.PhysBase + 0x40000, 6);
         Assert.That(Folio.FromHandle(f.Handle), Is.EqualTo(f));
     }
+
+    [Test]
+    public void A_folio_order_above_MaxOrder_is_refused_at_construction_and_on_every_use()
+    {
+        Assert.Throws<KStateInvalidException>(() => new Folio(Kho.PhysBase, Kho.MaxOrder + 1));
+        Assert.Throws<KStateInvalidException>(() => new Folio(Kho.PhysBase, 4095));
+        using var r = new TestRegion("order");
+        using var kho = r.Boot();
+        var f = kho.AllocFolio(0);
+        // Order 64 shifts like order 0 (shifts are taken mod 64): a handle from C must not pass for the folio.
+        var wrapped = Folio.FromHandle(f.Phys | 64);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.Throws<KStateInvalidException>(() => kho.PreserveFolio(wrapped));
+            Assert.Throws<KStateInvalidException>(() => kho.PutFolio(wrapped));
+            Assert.Throws<KStateInvalidException>(() => kho.FolioSpan(wrapped));
+            Assert.That(kho.IsPreserved(wrapped), Is.False);
+        }
+        kho.PutFolio(f);
+    }
 }

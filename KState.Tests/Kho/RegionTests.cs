@@ -150,13 +150,13 @@ public class RegionTests
         var folio = kho.AllocFolio(0);
         unsafe
         {
-            byte* p = kho.PhysToVirt(folio.Phys);
+            byte* p = kho.DangerousPhysToVirt(folio.Phys);
             Assert.That(p != null, Is.True);
-            Assert.That(kho.VirtToPhys(p), Is.EqualTo(folio.Phys));
-            Assert.That(kho.VirtToPhys(p + 17), Is.EqualTo(folio.Phys + 17));
-            Assert.That(kho.PhysToVirt(0) == null, Is.True);
-            Assert.That(kho.PhysToVirt(Kho.PhysBase + kho.RegionSize) == null, Is.True);
-            Assert.That(kho.VirtToPhys(&p), Is.Zero);
+            Assert.That(kho.DangerousVirtToPhys(p), Is.EqualTo(folio.Phys));
+            Assert.That(kho.DangerousVirtToPhys(p + 17), Is.EqualTo(folio.Phys + 17));
+            Assert.That(kho.DangerousPhysToVirt(0) == null, Is.True);
+            Assert.That(kho.DangerousPhysToVirt(Kho.PhysBase + kho.RegionSize) == null, Is.True);
+            Assert.That(kho.DangerousVirtToPhys(&p), Is.Zero);
         }
         Assert.Throws<KStateInvalidException>(() => kho.PhysSpan(Kho.PhysBase + kho.RegionSize - 10, 11));
     }
