@@ -5,7 +5,8 @@
 #   ./build.sh stress   the long runs (Category "Stress")
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
-#   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/, include/, lib/pkgconfig/
+#   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/libkstate.so.VERSION with its
+#                       links, include/kstate.h, lib/pkgconfig/kstate.pc; then builds and runs the C and C++ examples from there
 #   ./build.sh fuzz [SECONDS]  AFL++ and SharpFuzz on the boot validator and the stream reader, SECONDS each (60)
 set -euo pipefail
 cd "$(dirname "$0")"
