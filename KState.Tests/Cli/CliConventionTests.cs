@@ -108,4 +108,19 @@ public class CliConventionTests
         var e = Assert.Throws<KStateInvalidException>(() => Kho.Init(region.Path, 0).Dispose());
         Assert.That(e!.Message, Does.Contain("has mode 644"));
     }
+
+    [Test]
+    public void The_inspector_refuses_mode_0644_unless_given_somewhere_to_warn()
+    {
+        using var region = new TestRegion("cli-inspector-mode");
+        region.Boot(1 << 20).Dispose();
+        File.SetUnixFileMode(region.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var e = Assert.Throws<KStateInvalidException>(() => KhoInspector.Open(region.Path).Dispose());
+        Assert.That(e!.Message, Does.Contain("group or others"));
+        var warnings = new List<string>();
+        using (var inspector = KhoInspector.Open(region.Path, warnings.Add))
+            Assert.That(inspector.HasHandover, Is.False);
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0], Does.Contain("has mode 644"));
+    }
 }
