@@ -5,7 +5,8 @@
 #   ./build.sh stress   the long runs (Category "Stress")
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
-#   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/, include/, lib/pkgconfig/
+#   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/libkstate.so.VERSION with its
+#                       links, include/kstate.h, lib/pkgconfig/kstate.pc; then builds and runs the C and C++ examples from there
 #   ./build.sh fuzz [SECONDS]  AFL++ and SharpFuzz on the boot validator and the stream reader, SECONDS each (60)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,6 +22,7 @@ ensure_tools() {
   local missing=()
   command -v dtc >/dev/null || missing+=(device-tree-compiler)
   command -v gcc >/dev/null || missing+=(gcc)
+  command -v g++ >/dev/null || missing+=(g++)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -38,33 +40,50 @@ build() {
 }
 
 NATIVE=artifacts/native
+# The one place the version is typed: Directory.Build.props (the packages, the assemblies, libkstate's SONAME, kstate.pc).
+VERSION=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+MAJOR=${VERSION%%.*}
 
 # Native AOT: libkstate.so with its header and pkg-config file, in one folder. libkstate.so reaches POSIX through
 # Mono.Unix, whose shim libMono.Unix.so the publish puts beside it; libkstate.so's run path ($ORIGIN) finds it there.
 native() {
+  [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || die "Directory.Build.props: no <Version>MAJOR.MINOR.PATCH</Version> (found '$VERSION')"
   dotnet publish KState.Native/KState.Native.csproj -c $CONFIG -o $NATIVE --verbosity quiet -nologo -clp:NoSummary
   [[ -f $NATIVE/libMono.Unix.so ]] || die "publish did not put libMono.Unix.so beside libkstate.so"
+  # Programs linked here record the SONAME libkstate.so.MAJOR: it must resolve in this folder too.
+  ln -sfn libkstate.so $NATIVE/libkstate.so.$MAJOR
   cp KState.Native/include/kstate.h $NATIVE/
   local prefix
   prefix=$(cd $NATIVE && pwd)
   cat > $NATIVE/kstate.pc <<PC
 prefix=$prefix
+libdir=\${prefix}
+includedir=\${prefix}
 
 Name: kstate
 Description: KState: KHO emulation and KSTATE for C
-Version: 0.1.0
-Cflags: -I\${prefix}
-Libs: -L\${prefix} -lkstate -Wl,-rpath,\${prefix}
+Version: $VERSION
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -lkstate -Wl,-rpath,\${libdir}
 PC
 }
 
-# Installs the published library under a prefix, then builds and runs the talk example against that prefix alone
-# (pkg-config only, from another directory) so a broken install fails here rather than in a user's build.
+# Installs the published library under a prefix as a shared library is installed (libkstate.so.VERSION, the
+# SONAME link libkstate.so.MAJOR, the development link libkstate.so), then builds and runs the C and C++ examples
+# against that prefix alone (pkg-config only, from another directory) so a broken install fails here rather than
+# in a user's build.
 install_to() {
   local prefix=${1:-artifacts/install}
   mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
   prefix=$(cd "$prefix" && pwd)
-  install -m 0755 $NATIVE/libkstate.so $NATIVE/libMono.Unix.so "$prefix/lib/"
+  local soname
+  soname=$(readelf -d $NATIVE/libkstate.so | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+  [[ $soname == "libkstate.so.$MAJOR" ]] || die "$NATIVE/libkstate.so has SONAME '$soname', expected libkstate.so.$MAJOR"
+  rm -f "$prefix/lib/libkstate.so" "$prefix/lib/libkstate.so.$MAJOR"
+  install -m 0755 $NATIVE/libkstate.so "$prefix/lib/libkstate.so.$VERSION"
+  ln -s "libkstate.so.$VERSION" "$prefix/lib/libkstate.so.$MAJOR"
+  ln -s "libkstate.so.$MAJOR" "$prefix/lib/libkstate.so"
+  install -m 0755 $NATIVE/libMono.Unix.so "$prefix/lib/"
   install -m 0644 $NATIVE/kstate.h "$prefix/include/"
   cat > "$prefix/lib/pkgconfig/kstate.pc" <<PC
 prefix=$prefix
@@ -73,20 +92,25 @@ includedir=\${prefix}/include
 
 Name: kstate
 Description: KState: KHO emulation and KSTATE for C
-Version: 0.1.0
+Version: $VERSION
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lkstate -Wl,-rpath,\${libdir}
 PC
-  local work region out
+  local work region flags
   work=$(mktemp -d)
   region=/dev/shm/kstate-install-check-$$
   trap 'rm -rf "$work"; rm -f "$region"' RETURN
-  # shellcheck disable=SC2046 # pkg-config's output is meant to be split
-  gcc -Wall -Werror -o "$work/talk" KState.Native/examples/talk.c \
-    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kstate)
+  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs kstate)
+  # shellcheck disable=SC2086 # pkg-config's output is meant to be split
+  gcc -Wall -Werror -o "$work/talk" KState.Native/examples/talk.c $flags
+  # shellcheck disable=SC2086
+  g++ -std=c++17 -Wall -Werror -o "$work/talk-cpp" KState.Native/examples/talk.cpp $flags
   (cd "$work" && env -u LD_LIBRARY_PATH ./talk save "$region" >/dev/null && env -u LD_LIBRARY_PATH ./talk restore "$region") > "$work/out" \
     || die "the talk example failed from the installed prefix $prefix"
   grep -q "restored: i=42" "$work/out" || die "the talk example did not restore from the installed prefix $prefix"
+  (cd "$work" && env -u LD_LIBRARY_PATH ./talk-cpp save "$region" >/dev/null && env -u LD_LIBRARY_PATH ./talk-cpp restore "$region") > "$work/out" \
+    || die "the C++ talk example failed from the installed prefix $prefix"
+  grep -q "restored: i=42" "$work/out" || die "the C++ talk example did not restore from the installed prefix $prefix"
   echo "$prefix"
 }
 

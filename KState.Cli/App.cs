@@ -2,7 +2,8 @@ using System.CommandLine;
 
 namespace KState.Cli;
 
-/// <summary>The commands and their exit codes: 0 success, 1 invalid or incompatible, 2 usage or I/O error.</summary>
+/// <summary>The commands and their exit codes: 0 success, 1 invalid or incompatible, 2 usage or I/O error (a file
+/// that cannot be read, or is not what the command reads). No arguments prints the help.</summary>
 public static class App
 {
     public const int Ok = 0, Invalid = 1, UsageOrIo = 2;
@@ -15,7 +16,7 @@ public static class App
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Stream? binaryStdout = null)
     {
         var root = BuildCommands(stdout, stderr, binaryStdout);
-        var parse = root.Parse(args.Length == 0 ? ["demo"] : args);
+        var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors) stderr.WriteLine($"kstate: {e.Message}");

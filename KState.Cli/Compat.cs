@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using KState.Core.Schema;
 
 namespace KState.Cli;
@@ -6,12 +5,10 @@ namespace KState.Cli;
 /// <summary><c>kstate compat OLD NEW</c>: compares two schemas, each from a region or a schema file.</summary>
 internal static class Compat
 {
-    private const ulong RegionMagic = 0x3130_4F48_4B54_534B; // "KSTKHO01", docs/FORMAT.md
-
+    /// <summary>Exit 0 compatible, 1 incompatible, 2 when either schema cannot be read (the reason on standard error).</summary>
     public static int Run(string oldPath, string newPath, TextWriter stdout, TextWriter stderr)
     {
-        var saver = Load(oldPath);
-        var restorer = Load(newPath);
+        if (TryLoad(oldPath, "OLD", stderr) is not { } saver || TryLoad(newPath, "NEW", stderr) is not { } restorer) return App.UsageOrIo;
         var problems = SchemaComparison.Compare(saver, restorer);
         if (problems.Count == 0)
         {
@@ -23,16 +20,37 @@ internal static class Compat
         return App.Invalid;
     }
 
-    /// <summary>The schema of a region's KSTATE stream, or of a schema file.</summary>
-    public static KStateSchema Load(string path)
+    private static KStateSchema? TryLoad(string path, string role, TextWriter stderr)
     {
-        Span<byte> magic = stackalloc byte[8];
-        using (var f = File.OpenRead(path))
-            if (f.Read(magic) == 8 && BinaryPrimitives.ReadUInt64LittleEndian(magic) == RegionMagic)
-            {
-                using var region = KhoInspector.Open(path);
-                return RegionReport.Read(region).Schema ?? throw new KStateNotFoundException($"{path} carries no schema (no KSTATE objects were saved)");
-            }
-        return KStateSchema.FromBytes(File.ReadAllBytes(path));
+        try
+        {
+            return Load(path, stderr);
+        }
+        catch (Exception e) when (e is KStateException or IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"kstate: cannot read {role} {path}: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>The schema of a region's KSTATE stream, or of a schema file; warnings (a region's mode) go to
+    /// <paramref name="stderr"/>.</summary>
+    /// <exception cref="KStateException">Not readable as either, with the reason.</exception>
+    public static KStateSchema Load(string path, TextWriter stderr)
+    {
+        if (RegionFile.CannotRead(path) is { } why) throw new KStateInvalidException(why);
+        if (RegionFile.IsRegion(path))
+        {
+            using var region = RegionFile.Open(path, stderr);
+            return RegionReport.Read(region).Schema ?? throw new KStateNotFoundException("the region carries no schema (no KSTATE objects were saved)");
+        }
+        try
+        {
+            return KStateSchema.FromBytes(File.ReadAllBytes(path));
+        }
+        catch (KStateException e)
+        {
+            throw new KStateInvalidException($"neither a KState region (it does not begin with the region magic) nor a schema file ({e.Message})");
+        }
     }
 }

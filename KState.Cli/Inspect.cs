@@ -16,7 +16,9 @@ internal static class Inspect
             stderr.WriteLine($"kstate: {(fdt ? "--fdt" : "--schema")} writes bytes, and this standard output takes only text");
             return App.UsageOrIo;
         }
-        using var region = KhoInspector.Open(path);
+        if (RegionFile.CannotRead(path) is { } why) return CannotRead(stderr, path, why);
+        if (!RegionFile.IsRegion(path)) return CannotRead(stderr, path, "not a KState region (it does not begin with the region magic)");
+        using var region = RegionFile.Open(path, stderr);
         if (fdt)
         {
             if (!region.HasHandover) return Fail(stderr, $"{path}: no valid handover, so no root tree ({region.Status})");
@@ -49,6 +51,12 @@ internal static class Inspect
     /// <summary>The first thing wrong with the region, its streams or its sessions, or null.</summary>
     private static string? Problem(KhoInspector region, RegionReport? report, string? streamProblem) =>
         region.Problem?.Message ?? streamProblem ?? report?.SessionProblems.FirstOrDefault();
+
+    private static int CannotRead(TextWriter stderr, string path, string why)
+    {
+        stderr.WriteLine($"kstate: cannot read {path}: {why}");
+        return App.UsageOrIo;
+    }
 
     private static int Fail(TextWriter stderr, string message)
     {

@@ -10,7 +10,7 @@ internal static class Verify
         KhoInspector region;
         try
         {
-            region = KhoInspector.Open(path);
+            region = RegionFile.Open(path, stderr);
         }
         catch (KStateCorruptException e)
         {

@@ -22,6 +22,15 @@ public interface ISegmentMemory
     /// no segment at that address (never preserved, already taken, or out of range).</summary>
     bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment);
 
+    /// <summary>Like <see cref="TryAttach"/>, but takes nothing: the bytes of a segment still to attach, so that a blob's
+    /// checksum is checked before its data segments are claimed (a record that names memory it does not own claims
+    /// nothing). False when the memory cannot look without attaching; the reader then attaches to check.</summary>
+    internal bool TryPeek(ulong phys, out ReadOnlySpan<byte> segment)
+    {
+        segment = default;
+        return false;
+    }
+
     /// <summary>The owner of the memory's lifetime (a region's mapping), on which readers and writers take leases;
     /// null for memory that outlives them.</summary>
     internal RegionMemory? Owner => null;

@@ -36,6 +36,14 @@ public sealed class KhoSegmentMemory(Kho kho) : ISegmentMemory
         Kho.PutFolio(folio);
     }
 
+    bool ISegmentMemory.TryPeek(ulong phys, out ReadOnlySpan<byte> segment)
+    {
+        segment = default;
+        if (!Kho.CanRestoreFolio(phys, out int order)) return false;
+        segment = Kho.PhysSpan(phys, Kho.PageSize << order);
+        return true;
+    }
+
     /// <inheritdoc/>
     public bool TryAttach(ulong phys, out ReadOnlySpan<byte> segment)
     {

@@ -285,15 +285,31 @@ internal readonly unsafe ref struct BlobView
         return new ReadOnlySpan<byte>(_owner!.BlobChunk(phys, bytes, offset), bytes);
     }
 
-    /// <summary>Attaches the data segments and checks the checksum.</summary>
+    /// <summary>Checks the checksum, then attaches the data segments: looked at first without attaching where the
+    /// memory allows it, so a blob that names memory it does not own (a mismatched description, a damaged record)
+    /// claims nothing.</summary>
     public void Verify(long offset)
     {
         if (_owner is null) return; // inline: the record's checksum covers it
         using var lease = RegionMemory.Acquire(_owner.Owner);
         var h = BlobHash.Instance;
         h.Reset();
-        for (int i = 0; i < _chunks.Length / 8; i++) h.Append(Chunk(i, offset));
+        int count = _chunks.Length / 8;
+        bool peeked = true;
+        for (int i = 0; i < count && peeked; i++)
+        {
+            ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(_chunks[(i * 8)..]);
+            int bytes = (int)Math.Min(RecordWriter.BlobChunkBytes, _external - (long)i * RecordWriter.BlobChunkBytes);
+            if (_owner.TryPeekBlobChunk(phys, bytes, out var chunk)) h.Append(chunk);
+            else peeked = false;
+        }
+        if (!peeked)
+        {
+            h.Reset();
+            for (int i = 0; i < count; i++) h.Append(Chunk(i, offset));
+        }
         if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
+        if (peeked) for (int i = 0; i < count; i++) Chunk(i, offset); // verified: now attach (claim) them
     }
 
     public void CopyTo(Span<byte> destination)

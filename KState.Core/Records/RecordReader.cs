@@ -211,6 +211,24 @@ public sealed unsafe class RecordReader
         }
     }
 
+    /// <summary>A data segment of a large blob, looked at without attaching it (see <see cref="ISegmentMemory.TryPeek"/>);
+    /// one attached already is returned as it is. The caller holds a lease.</summary>
+    internal bool TryPeekBlobChunk(ulong phys, int bytes, out ReadOnlySpan<byte> chunk)
+    {
+        lock (_blobChunks)
+        {
+            if (_blobChunks.TryGetValue(phys, out var attached))
+            {
+                chunk = attached.Size >= bytes ? new ReadOnlySpan<byte>((byte*)attached.Ptr, bytes) : default;
+                return attached.Size >= bytes;
+            }
+        }
+        chunk = default;
+        if (!_memory!.TryPeek(phys, out var segment) || segment.Length < bytes) return false;
+        chunk = segment[..bytes];
+        return true;
+    }
+
     /// <summary>A preserved folio named by a record, through the stream's memory (inspection only: a KHO memory would restore it).</summary>
     internal bool TryAttachFolio(ulong phys, out ReadOnlySpan<byte> folio) => _memory!.TryAttach(phys, out folio);
 

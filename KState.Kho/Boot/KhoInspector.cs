@@ -65,9 +65,19 @@ public sealed class KhoInspector : IDisposable
     /// <exception cref="KStateBusyException">A generation has it booted.</exception>
     /// <exception cref="KStateInvalidException">A symlink, or owned by someone else, or open to group/others.</exception>
     /// <exception cref="KStateCorruptException">The region header is damaged or the file truncated.</exception>
-    public static KhoInspector Open(string path)
+    public static KhoInspector Open(string path) => Open(path, null);
+
+    /// <summary>Opens a region for inspection; a region group or others may access is reported to
+    /// <paramref name="sharedMode"/> (when not null) and inspected anyway, as reading it exposes nothing more.</summary>
+    /// <param name="path">The region file.</param>
+    /// <param name="sharedMode">Told why the region's mode is wrong; null refuses such a region.</param>
+    /// <exception cref="KStateNotFoundException">No such file.</exception>
+    /// <exception cref="KStateBusyException">A generation has it booted.</exception>
+    /// <exception cref="KStateInvalidException">A symlink, or owned by someone else, or (without <paramref name="sharedMode"/>) open to group/others.</exception>
+    /// <exception cref="KStateCorruptException">The region header is damaged or the file truncated.</exception>
+    public static KhoInspector Open(string path, Action<string>? sharedMode)
     {
-        var memory = new RegionMemory(ShmRegion.OpenReadOnly(path));
+        var memory = new RegionMemory(ShmRegion.OpenReadOnly(path, sharedMode));
         try
         {
             var layout = Layout.ReadHeader(memory.At(0, Layout.HeaderBytes), memory.Size);

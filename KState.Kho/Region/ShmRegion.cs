@@ -55,15 +55,18 @@ internal sealed unsafe class ShmRegion : IDisposable
     }
 
     /// <summary>Maps a region read-only for inspection, under a shared lock: busy while a generation has it booted.</summary>
-    public static ShmRegion OpenReadOnly(string path)
+    /// <param name="path">The region file.</param>
+    /// <param name="sharedMode">Null refuses a region group or others may access; otherwise it is told why the mode
+    /// is wrong and the region is opened anyway (reading it exposes nothing the mode does not already expose).</param>
+    public static ShmRegion OpenReadOnly(string path, Action<string>? sharedMode = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenExisting);
         if (fd < 0) PosixError.Throw(PosixError.Last, $"region {path}");
-        return Adopt(path, fd, writable: false);
+        return Adopt(path, fd, writable: false, sharedMode);
     }
 
-    private static ShmRegion Adopt(string path, int fd, bool writable)
+    private static ShmRegion Adopt(string path, int fd, bool writable, Action<string>? sharedMode = null)
     {
         try
         {
@@ -77,7 +80,11 @@ internal sealed unsafe class ShmRegion : IDisposable
             if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {path} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
             var access = st.st_mode & FilePermissions.ACCESSPERMS;
             if ((access & (FilePermissions.S_IRWXG | FilePermissions.S_IRWXO)) != 0)
-                Throw.Invalid($"region {path} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)");
+            {
+                string why = $"region {path} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)";
+                if (writable || sharedMode is null) Throw.Invalid(why);
+                sharedMode(why);
+            }
             if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a KState region", 0);
             ulong size = (ulong)st.st_size; // a size differing from the header's is judged by whoever reads the header
             return new ShmRegion(path, fd, Map(path, fd, size, writable), size, created: false);

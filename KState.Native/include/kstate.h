@@ -61,89 +61,67 @@ struct kstate_description {
 /* The id the KSTATE talk's example uses. */
 #define KSTATE_TEST_ID 0x4b53544154455445ULL
 
-/* Compile-time checks, as the kernel's BUILD_BUG_ON_ZERO: 0 when e is false, a build error when it is true. */
-#define KSTATE_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int : (-!!(e)); }))
+/* Compile-time checks, as the kernel's BUILD_BUG_ON_ZERO: 0 when e is false, a build error when it is true.
+ * C++ allows no type defined in sizeof and has no __builtin_types_compatible_p: the same checks by static_assert. */
 #define KSTATE_MEMBER(_state, _f) (((_state *)0)->_f)
+#ifdef __cplusplus
+#define KSTATE_BUILD_BUG_ON_ZERO(e) (::kstate_cxx::bug_on_zero<(bool)(e)>::value)
+#define KSTATE_CHECK_TYPE(_state, _f, _type) \
+    (::kstate_cxx::same_type<decltype(KSTATE_MEMBER(_state, _f)), _type>::value)
+#else
+#define KSTATE_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int : (-!!(e)); }))
 #define KSTATE_CHECK_TYPE(_state, _f, _type) \
     KSTATE_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p(__typeof__(KSTATE_MEMBER(_state, _f)), _type))
+#endif
 
-#define KSTATE_BASE_TYPE_V(_f, _state, _type, _version) {                        \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, _type),      \
-    .size = sizeof(_type),                                                      \
-    .kind = KS_BASE_TYPE,                                                       \
-    .version_id = (_version),                                                   \
-    .count = 1,                                                                 \
+/* One struct kstate_field: designated in C (as the kernel's macros), positional in C++ (C++17 has no designators). */
+#ifdef __cplusplus
+#define KSTATE_FIELD_INIT(_name, _offset, _size, _kind, _version, _count, _ksd, _save, _restore) \
+    { (_name), (size_t)(_offset), (size_t)(_size), (int)(_kind), (int)(_version), (size_t)(_count), (_ksd), (_save), (_restore) }
+#else
+#define KSTATE_FIELD_INIT(_name, _offset, _size, _kind, _version, _count, _ksd, _save, _restore) {                    \
+    .name = (_name), .offset = (_offset), .size = (_size), .kind = (_kind), .version_id = (_version),              \
+    .count = (_count), .ksd = (_ksd), .save = (_save), .restore = (_restore),                                      \
 }
+#endif
+
+#define KSTATE_BASE_TYPE_V(_f, _state, _type, _version)                          \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, _type), sizeof(_type), \
+                      KS_BASE_TYPE, (_version), 1, NULL, NULL, NULL)
 #define KSTATE_BASE_TYPE(_f, _state, _type) KSTATE_BASE_TYPE_V(_f, _state, _type, 0)
 
-#define KSTATE_BASE_TYPE_DEPRECATED(_f, _type, _last_version) {                 \
-    .name = #_f,                                                                \
-    .size = sizeof(_type),                                                      \
-    .kind = KS_DEPRECATED,                                                      \
-    .version_id = (_last_version),                                              \
-    .count = 1,                                                                 \
-}
+#define KSTATE_BASE_TYPE_DEPRECATED(_f, _type, _last_version)                   \
+    KSTATE_FIELD_INIT(#_f, 0, sizeof(_type), KS_DEPRECATED, (_last_version), 1, NULL, NULL, NULL)
 
 /* The member must be a pointer (dereferencing anything else does not compile); its pointee is saved. */
-#define KSTATE_POINTER_V(_f, _state, _version) {                                \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
-    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
-    .kind = KS_POINTER,                                                         \
-    .version_id = (_version),                                                   \
-    .count = 1,                                                                 \
-}
+#define KSTATE_POINTER_V(_f, _state, _version)                                  \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_POINTER, (_version), 1, NULL, NULL, NULL)
 #define KSTATE_POINTER(_f, _state) KSTATE_POINTER_V(_f, _state, 0)
 
 /* A pointer to _count elements. */
-#define KSTATE_POINTER_ARRAY(_f, _state, _count) {                              \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
-    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
-    .kind = KS_POINTER,                                                         \
-    .count = (_count),                                                          \
-}
+#define KSTATE_POINTER_ARRAY(_f, _state, _count)                                \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_POINTER, 0, (_count), NULL, NULL, NULL)
 
-#define KSTATE_FOLIO(_f, _state) {                                              \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, struct folio *), \
-    .size = sizeof(struct folio *),                                             \
-    .kind = KS_FOLIO,                                                           \
-    .count = 1,                                                                 \
-}
+#define KSTATE_FOLIO(_f, _state)                                                \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_CHECK_TYPE(_state, _f, struct folio *), \
+                      sizeof(struct folio *), KS_FOLIO, 0, 1, NULL, NULL, NULL)
 
-#define KSTATE_KHO_POINTER(_f, _state) {                                        \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
-    .size = sizeof(*KSTATE_MEMBER(_state, _f)),                                 \
-    .kind = KS_KHO_POINTER,                                                     \
-    .count = 1,                                                                 \
-}
+#define KSTATE_KHO_POINTER(_f, _state)                                          \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_KHO_POINTER, 0, 1, NULL, NULL, NULL)
 
-#define KSTATE_STRUCT(_f, _state, _ksd) {                                       \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f),                                             \
-    .size = sizeof(KSTATE_MEMBER(_state, _f)),                                  \
-    .kind = KS_STRUCT,                                                          \
-    .count = 1,                                                                 \
-    .ksd = (_ksd),                                                              \
-}
+#define KSTATE_STRUCT(_f, _state, _ksd)                                         \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f), sizeof(KSTATE_MEMBER(_state, _f)), KS_STRUCT, 0, 1, (_ksd), NULL, NULL)
 
 /* Custom fields: allowed in the description passed to the call and its subsections, not in one nested with
  * KSTATE_STRUCT (-EINVAL). Both callbacks get the object itself; restore's writes to the described members are
  * applied when the whole record has been read (a failed restore leaves them as they were). */
-#define KSTATE_CUSTOM(_f, _state, _save, _restore) {                            \
-    .name = #_f,                                                                \
-    .offset = offsetof(_state, _f),                                             \
-    .size = sizeof(KSTATE_MEMBER(_state, _f)),                                  \
-    .kind = KS_CUSTOM,                                                          \
-    .count = 1,                                                                 \
-    .save = (_save),                                                            \
-    .restore = (_restore),                                                      \
-}
+#define KSTATE_CUSTOM(_f, _state, _save, _restore)                              \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f), sizeof(KSTATE_MEMBER(_state, _f)), KS_CUSTOM, 0, 1, NULL, (_save), (_restore))
 
-#define KSTATE_END_OF_LIST() { .kind = KS_END }
+#define KSTATE_END_OF_LIST() KSTATE_FIELD_INIT(NULL, 0, 0, KS_END, 0, 0, NULL, NULL, NULL)
 
 /* KHO emulator */
 /* kho_init and kho_exit wait until no call is in flight on another thread; from inside a call (a callback:
@@ -180,6 +158,8 @@ int kstate_restore(const struct kstate_description *ksd, void *obj, uint64_t ins
 int kstate_save_data(struct kstate_stream *stream, const void *data, size_t size);
 int kstate_restore_data(struct kstate_stream *stream, void *data, size_t size);
 const char *kstate_strerror(int err);
+/* The library's version, "MAJOR.MINOR.PATCH": the package's version, the same as kstate.pc's. */
+const char *kstate_version(void);
 
 /* Sessions (LUO-style): named groups of items, each under a 64-bit token. A stale or made-up handle is -EINVAL. */
 /* An outgoing session, saved at kho_finalize; name is 1..63 bytes of UTF-8. -EEXIST duplicate name, -EBUSY finalized. */
@@ -203,6 +183,23 @@ int kstate_session_close(struct kstate_session *session);
 int kstate_session_discard(struct kstate_session *session, uint64_t token);
 
 #ifdef __cplusplus
+}
+
+#include <type_traits>
+
+/* The C++ side of the field macros' checks (not part of the C ABI). */
+extern "C++" namespace kstate_cxx {
+template <bool Bug> struct bug_on_zero {
+    static_assert(!Bug, "KSTATE field macro: the member is not what the macro needs (a pointer field needs a pointer)");
+    static constexpr size_t value = 0;
+};
+/* As __builtin_types_compatible_p: top-level const and volatile do not count (nor the reference decltype gives). */
+template <class Member, class Declared> struct same_type {
+    static_assert(std::is_same<typename std::remove_cv<typename std::remove_reference<Member>::type>::type,
+                               typename std::remove_cv<Declared>::type>::value,
+                  "KSTATE field macro: the member's type differs from the type the macro names");
+    static constexpr size_t value = 0;
+};
 }
 #endif
 

@@ -134,7 +134,8 @@ public partial class NativeAbiMisuseTests
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }
 
-    [GeneratedRegex(@"^[a-z_ ]*?[\w ]+?\**\s*\**(\w+)\((?:[^;{}]*)\);", RegexOptions.Multiline)]
+    // A prototype starts in column 0 with its return type; indented lines (macro bodies, the C++ checks) are not prototypes.
+    [GeneratedRegex(@"^(?=[a-z])[a-z_ ]*?[\w ]+?\**\s*\**(\w+)\((?:[^;{}]*)\);", RegexOptions.Multiline)]
     private static partial Regex Prototype();
 
     [GeneratedRegex(@"\[UnmanagedCallersOnly\(EntryPoint = ""(\w+)""\)\]\s*public static [^=]+?=>\s*([^;]+)", RegexOptions.Singleline)]

@@ -3,12 +3,11 @@ using KState.Tests.Support;
 namespace KState.Tests.Native;
 
 /// <summary>
-/// Issue 18's items whose fix lives in KState.Core and KState.Kho (other branches), tried through libkstate.so by
-/// tests/core_rules.c. They fail until those branches are merged; then the lead removes [Explicit].
+/// The rules KState.Core and KState.Kho enforce (limits, claims, busy states, reserved names, raw paths), tried
+/// through libkstate.so by tests/core_rules.c: each case reproduces a way a C program lost or damaged state before.
 /// </summary>
 [NonParallelizable]
-[Explicit("fixed in the core/lease/region branches; the lead enables after merge")]
-public class NativeAbiPendingTests
+public class NativeAbiRuleTests
 {
     private NativeToolchain _c = null!;
 
@@ -18,7 +17,6 @@ public class NativeAbiPendingTests
     [OneTimeTearDown]
     public void Clean() => _c?.Dispose();
 
-    [Category("AwaitsMerge")]
     [TestCase("description-name-over-255")]                 // item 4: save and register refuse what the reader refuses
     [TestCase("session-item-name-over-63")]                 // item 4: the session item's description name
     [TestCase("zero-headed-file-is-not-formatted")]         // item 5

@@ -1,0 +1,42 @@
+using System.Buffers.Binary;
+using Mono.Unix.Native;
+
+namespace KState.Cli;
+
+/// <summary>
+/// How the read-only commands (inspect, verify, compat) reach a file: why it cannot be read at all (exit 2), whether
+/// it is a region, and a region open that warns about a mode open to group or others instead of refusing it, since
+/// reading exposes nothing the mode does not already expose.
+/// </summary>
+internal static class RegionFile
+{
+    private const ulong Magic = 0x3130_4F48_4B54_534B; // "KSTKHO01", docs/FORMAT.md
+
+    /// <summary>Why <paramref name="path"/> cannot be read as a file, or null when it can.</summary>
+    public static string? CannotRead(string path)
+    {
+        if (Syscall.stat(path, out var st) != 0)
+        {
+            var e = Stdlib.GetLastError();
+            return e == Errno.ENOENT ? "no such file" : Stdlib.strerror(e);
+        }
+        var type = st.st_mode & FilePermissions.S_IFMT;
+        if (type == FilePermissions.S_IFDIR) return "it is a directory";
+        if (type != FilePermissions.S_IFREG) return "it is not a regular file (a FIFO, socket or device)";
+        if (Syscall.access(path, AccessModes.R_OK) != 0)
+            return $"{Stdlib.strerror(Stdlib.GetLastError())} (mode {Convert.ToString((int)(st.st_mode & FilePermissions.ACCESSPERMS), 8)}, owner uid {st.st_uid})";
+        return null;
+    }
+
+    /// <summary>True when the file begins with the region magic (the file must be readable).</summary>
+    public static bool IsRegion(string path)
+    {
+        Span<byte> magic = stackalloc byte[8];
+        using var f = File.OpenRead(path);
+        return f.ReadAtLeast(magic, 8, throwOnEndOfStream: false) == 8 && BinaryPrimitives.ReadUInt64LittleEndian(magic) == Magic;
+    }
+
+    /// <summary>Opens a region for reading; a mode open to group or others is a warning on <paramref name="stderr"/>.</summary>
+    public static KhoInspector Open(string path, TextWriter stderr) =>
+        KhoInspector.Open(path, why => stderr.WriteLine($"kstate: warning: {why}; reading it anyway"));
+}
