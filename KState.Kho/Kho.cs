@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using KState.Machine.Handover;
 using KState.Machine.Memory;
 using KState.Machine.Preservation;
@@ -76,7 +78,66 @@ public sealed unsafe partial class Kho : IDisposable
         options ??= new KhoOptions();
         // Every option is checked before anything is created, so a bad one leaves no file behind.
         Layout? create = size == 0 ? null : Layout.Compute(size, options.ScratchSize ?? Layout.DefaultScratchSize(size));
-        var region = ShmRegion.OpenOrCreate(path, create);
+        return BootOn(ShmRegion.OpenOrCreate(path, create), create, size, options);
+    }
+
+    /// <summary>
+    /// Boots this process on an open file (<c>kho_init_fd</c>): a memfd (see <see cref="CreateMemfd"/>), or a file
+    /// received over a unix socket (SCM_RIGHTS) or from systemd's fd store (<c>LISTEN_FDS</c>). The checks of a path
+    /// apply: a regular file, owned by this user, mode 0600 (a memfd, which has no path and starts 0777, is set to
+    /// 0600), locked so that only one process has it booted. An empty file is formatted when <paramref name="size"/>
+    /// is not 0; a file with content must carry a region's header (else it is refused untouched). A memfd's size is
+    /// then sealed (F_SEAL_SHRINK | F_SEAL_GROW) where sealing is allowed, so nobody can truncate it under a mapping.
+    /// </summary>
+    /// <remarks>The fd stays the caller's: the Kho opens its own description of the file through
+    /// <c>/proc/self/fd</c> and never closes or changes <paramref name="fd"/>, which may be closed as soon as this
+    /// returns. The lock is on that own description, so a generation that sent the fd to its successor and still
+    /// has the region booted makes the successor's Init throw <see cref="KStateBusyException"/> until it disposes
+    /// its Kho or exits: finalize, dispose, then hand the fd over.</remarks>
+    /// <param name="fd">An open file descriptor of a regular file.</param>
+    /// <param name="size">The region's size when the file is empty (formatted then); 0 adopts the file as it is.</param>
+    /// <param name="options">Boot options.</param>
+    /// <exception cref="KStateBusyException">Another process (or another Kho in this one) has the file booted.</exception>
+    /// <exception cref="KStateInvalidException">Not an open fd, not a regular file, owned by someone else, open to
+    /// group/others, sealed against writing, /proc not mounted, or a size differing from the header's.</exception>
+    /// <exception cref="KStateNotFoundException">The file is empty and <paramref name="size"/> is 0.</exception>
+    /// <exception cref="KStateNoSpaceException">The file system cannot hold a region of that size.</exception>
+    /// <exception cref="KStateCorruptException">The file has content that is not a KState region.</exception>
+    public static Kho Init(int fd, ulong size, KhoOptions? options = null)
+    {
+        options ??= new KhoOptions();
+        Layout? create = size == 0 ? null : Layout.Compute(size, options.ScratchSize ?? Layout.DefaultScratchSize(size));
+        return BootOn(ShmRegion.OpenFd(fd, create), create, size, options);
+    }
+
+    /// <summary><see cref="Init(int, ulong, KhoOptions?)"/> on a handle (a <see cref="SafeFileHandle"/> from
+    /// <see cref="CreateMemfd"/>); the handle stays the caller's and may be disposed once this returns.</summary>
+    /// <exception cref="ObjectDisposedException">The handle is closed.</exception>
+    /// <exception cref="KStateException">As for <see cref="Init(int, ulong, KhoOptions?)"/>.</exception>
+    public static Kho Init(SafeHandle fd, ulong size, KhoOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        bool added = false;
+        try
+        {
+            fd.DangerousAddRef(ref added); // the fd cannot be closed and reused while it is reopened
+            return Init((int)fd.DangerousGetHandle(), size, options);
+        }
+        finally
+        {
+            if (added) fd.DangerousRelease();
+        }
+    }
+
+    /// <summary>Creates an empty memfd for a region (memfd_create with MFD_CLOEXEC | MFD_ALLOW_SEALING, mode 0600).
+    /// Boot on it with <see cref="Init(SafeHandle, ulong, KhoOptions?)"/> and a size; keep it (or send it to the next
+    /// generation, or to systemd's fd store) for as long as the state must live: the memory goes when the last fd does.</summary>
+    /// <param name="name">The name shown in <c>/proc/PID/fd</c> (<c>/memfd:NAME</c>); not a path.</param>
+    /// <exception cref="KStateException">memfd_create failed (e.g. too many open files).</exception>
+    public static SafeFileHandle CreateMemfd(string name) => new(ShmRegion.CreateMemfd(name), ownsHandle: true);
+
+    private static Kho BootOn(ShmRegion region, Layout? create, ulong size, KhoOptions options)
+    {
         try
         {
             Layout layout;
@@ -86,8 +147,9 @@ public sealed unsafe partial class Kho : IDisposable
             {
                 layout = Layout.ReadHeader(new ReadOnlySpan<byte>(region.Base, PageSize), region.Size);
                 if (size != 0 && size != layout.RegionSize)
-                    Throw.Invalid($"region {path} has {layout.RegionSize} bytes, not the {size} asked for (pass 0 to adopt it as it is)");
+                    Throw.Invalid($"region {region.Path} has {layout.RegionSize} bytes, not the {size} asked for (pass 0 to adopt it as it is)");
             }
+            region.SealSize(); // only once the header proved it a region: a refused file is left untouched
             var kho = new Kho(region, layout, options);
             kho.Boot();
             return kho;

@@ -22,22 +22,37 @@ internal static partial class NativeState
         lock (Gate)
         {
             if (Kho is not null) throw new KStateBusyException("kho_init: this process has already booted a region (kho_exit first)");
-            var kho = Kho.Init(path, size);
-            try
-            {
-                var streams = new KStateStreams(kho);
-                var registry = new KStateRegistry(streams);
-                var sessions = new KStateSessions(streams); // finalize saves registered objects, then sessions
-                Registry = registry;
-                Sessions = sessions;
-                Streams = streams;
-                Kho = kho;
-            }
-            catch
-            {
-                kho.Dispose();
-                throw;
-            }
+            Install(Kho.Init(path, size));
+        }
+    }
+
+    /// <summary><c>kho_init_fd</c>: as <see cref="Boot(ReadOnlySpan{byte}, ulong)"/> on an open file; the fd stays the caller's.</summary>
+    public static void Boot(int fd, ulong size)
+    {
+        lock (Gate)
+        {
+            if (Kho is not null) throw new KStateBusyException("kho_init_fd: this process has already booted a region (kho_exit first)");
+            Install(Kho.Init(fd, size));
+        }
+    }
+
+    /// <summary>Makes a booted Kho the process's one (called under <see cref="Gate"/>).</summary>
+    private static void Install(Kho kho)
+    {
+        try
+        {
+            var streams = new KStateStreams(kho);
+            var registry = new KStateRegistry(streams);
+            var sessions = new KStateSessions(streams); // finalize saves registered objects, then sessions
+            Registry = registry;
+            Sessions = sessions;
+            Streams = streams;
+            Kho = kho;
+        }
+        catch
+        {
+            kho.Dispose();
+            throw;
         }
     }
 

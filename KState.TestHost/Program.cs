@@ -18,6 +18,7 @@ try
         "sessions-crash" => SessionCrashScenario.Run(args[1], int.Parse(args[2])),
         "soak" => SoakScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3])),
         "dispose-race" => LeaseScenarios.DisposeRace(args[1], args[2], int.Parse(args[3])),
+        "fd-send" => FdScenarios.Send(args[1], args[2]), "fd-receive" => FdScenarios.Receive(args[1]), "fd-store" => FdScenarios.Store(args[1], args[2]), "fd-listen" => FdScenarios.Listen(args[1]),
         _ => Usage(),
     };
 }

@@ -10,7 +10,7 @@ namespace KState.Machine.Region;
 /// following links or blocking, refused unless regular, owned by this user and mode 0600, locked exclusively by the
 /// one generation that has them booted, and mapped shared at whatever address the OS picks.
 /// </summary>
-internal sealed unsafe class ShmRegion : IDisposable
+internal sealed unsafe partial class ShmRegion : IDisposable
 {
     // O_NONBLOCK: opening a FIFO must not wait for a writer before we can see it is not a regular file.
     private const OpenFlags OpenExisting = OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK;

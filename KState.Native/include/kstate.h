@@ -181,6 +181,13 @@ int kstate_session_close(struct kstate_session *session);
 /* Beyond the contract: give up item token of a retrieved session, not restored (damaged, or another program's
  * handler), so that the session can finish; its memory stays unrestored. -EINVAL already restored. */
 int kstate_session_discard(struct kstate_session *session, uint64_t token);
+/* As kho_init, on an open file: a memfd, or one received over a unix socket (SCM_RIGHTS) or from systemd's fd
+ * store (LISTEN_FDS). The library reopens it through /proc/self/fd and keeps that; fd stays the caller's (it may be
+ * closed once this returns). Checks as a path: regular file, owner, mode 0600 (a memfd is set to 0600). An empty
+ * file is formatted when size is not 0; one with content must carry a region's header. A memfd's size is then
+ * sealed (F_SEAL_SHRINK | F_SEAL_GROW) where sealing is allowed. -EBUSY while another process has it booted,
+ * even one holding the same fd: finalize and kho_exit before sending the fd on. */
+int kho_init_fd(int fd, uint64_t size);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_vi
 
     EQ(kho_exit(), -EINVAL);
     CHECK(!is_kho_boot());
+    EQ(kho_init_fd(-1, 4 << 20), -EINVAL);                 /* not a file descriptor */
+    EQ(kho_init_fd(INT_MAX, 4 << 20), -EINVAL);            /* not an open one */
     CHECK(kho_folio_alloc(0) == NULL);
     kho_folio_put(stale);                                   /* void: must merely not crash */
     errno = 0;
@@ -74,6 +76,7 @@ static void booted_nonsense(void)
     size_t size = 0;
     struct folio *made_up = (struct folio *)(uintptr_t)0xdeadbeef000ULL;
 
+    EQ(kho_init_fd(0, 4 << 20), -EBUSY);                   /* a region is booted already */
     CHECK(kho_folio_alloc(UINT_MAX) == NULL);
     kho_folio_put(NULL);
     kho_folio_put(made_up);
