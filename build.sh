@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # KState build entry point.
-#   ./build.sh          build and run the main job (the live-update demo)
+#   ./build.sh          build, publish kstate natively and run the main job (the live-update demo) as that executable
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress")
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
@@ -88,6 +88,16 @@ PC
     || die "the talk example failed from the installed prefix $prefix"
   grep -q "restored: i=42" "$work/out" || die "the talk example did not restore from the installed prefix $prefix"
   echo "$prefix"
+}
+
+KSTATE_AOT=artifacts/kstate
+
+# kstate as a Native AOT executable (no JIT, no .NET host: a generation starts in milliseconds). KState.Kho reaches
+# POSIX through Mono.Unix, whose shim libMono.Unix.so the publish puts beside kstate; the runtime loads it from there.
+# Trim and AOT warnings fail the publish (TreatWarningsAsErrors), for kstate and every assembly it compiles in.
+kstate_aot() {
+  dotnet publish KState.Cli/KState.Cli.csproj -c $CONFIG -r linux-x64 -o $KSTATE_AOT --verbosity quiet -nologo -clp:NoSummary
+  [[ -f $KSTATE_AOT/libMono.Unix.so ]] || die "publish did not put libMono.Unix.so beside kstate"
 }
 
 FUZZ=artifacts/fuzz
@@ -178,15 +188,18 @@ case "${1:-demo}" in
   demo)
     ensure_tools
     build
-    dotnet KState.Cli/bin/$CONFIG/net10.0/kstate.dll demo "${@:2}"
+    kstate_aot
+    $KSTATE_AOT/kstate demo "${@:2}"
     ;;
   test)
     ensure_tools
     build
     native
     install_to >/dev/null
-    export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
+    kstate_aot
+    export KSTATE_NATIVE_DIR KSTATE_AOT_DIR KSTATE_REQUIRE_NATIVE=1
     KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
+    KSTATE_AOT_DIR=$(cd $KSTATE_AOT && pwd)
     run_tests "TestCategory!=Stress"
     ;;
   stress)
