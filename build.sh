@@ -3,6 +3,7 @@
 #   ./build.sh          build, publish kstate natively and run the main job (the live-update demo) as that executable
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress")
+#   ./build.sh blackout [REPS SIZE...]  the demo's live update under the JIT, ReadyToRun and Native AOT in one run (a table)
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
 #   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/, include/, lib/pkgconfig/
@@ -98,6 +99,12 @@ KSTATE_AOT=artifacts/kstate
 kstate_aot() {
   dotnet publish KState.Cli/KState.Cli.csproj -c $CONFIG -r linux-x64 -o $KSTATE_AOT --verbosity quiet -nologo -clp:NoSummary
   [[ -f $KSTATE_AOT/libMono.Unix.so ]] || die "publish did not put libMono.Unix.so beside kstate"
+}
+
+# kstate compiled ahead of time as ReadyToRun (still run by dotnet, JIT for what was not precompiled), to compare.
+kstate_r2r() {
+  dotnet publish KState.Cli/KState.Cli.csproj -c $CONFIG -r linux-x64 --self-contained false -p:PublishAot=false \
+    -p:PublishReadyToRun=true -o artifacts/kstate-r2r --verbosity quiet -nologo -clp:NoSummary
 }
 
 FUZZ=artifacts/fuzz
@@ -228,11 +235,18 @@ case "${1:-demo}" in
     build
     fuzz "${@:2}"
     ;;
+  blackout)
+    ensure_tools
+    build
+    kstate_aot
+    kstate_r2r
+    KState.Bench/scripts/blackout.sh "${@:2}"
+    ;;
   bench)
     ensure_tools
     dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
     ;;
   *)
-    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native|install|fuzz])"
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|blackout|bench|native|install|fuzz])"
     ;;
 esac
