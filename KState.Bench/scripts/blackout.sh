@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo's live update under the JIT, ReadyToRun and Native AOT, interleaved in one run: every repetition runs each
 # way at each state size in turn, so a busy moment of the machine spreads over all of them. Prints the commands, then
-# a Markdown table of each phase's median and range (milliseconds) over the repetitions.
+# a Markdown table of each phase's median and range (milliseconds) over the repetitions; the runs' JSON stays in
+# artifacts/blackout.
 #   KState.Bench/scripts/blackout.sh REPS SIZE...   (./build.sh blackout builds the three and runs it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,8 +17,8 @@ declare -A cmd=(
 )
 ways=(JIT ReadyToRun NativeAOT)
 phases=(blackout_ms save_ms teardown_ms start_ms boot_ms restore_ms memorypack_ms)
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+out=artifacts/blackout # every run's JSON stays here
+rm -rf $out && mkdir -p $out
 
 for way in "${ways[@]}"; do echo "    ${cmd[$way]} demo --json --state-size SIZE"; done
 for ((rep = 1; rep <= reps; rep++)); do
@@ -34,7 +35,7 @@ done
 # One value of a phase from every repetition of a way and size: "median (min–max)", or "not run".
 summary() {
   local way=$1 size=$2 phase=$3
-  cat "$out/$way-$size"-*.json | grep -o "\"$phase\":[-0-9.eE+]*" | cut -d: -f2 | sort -g |
+  cat "$out/$way-$size"-*.json | { grep -o "\"$phase\":[-0-9.eE+]*" || true; } | cut -d: -f2 | sort -g |
     awk '{ v[NR] = $1 } END {
       if (NR == 0) { print "not run"; exit }
       m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
