@@ -61,6 +61,20 @@ public class NativeKstateTests
     }
 
     [Test]
+    public void The_demo_under_the_jit_reports_that_neither_generation_ran_natively()
+    {
+        // This process runs under the JIT, and so does the dotnet kstate.dll it starts as the second generation.
+        using var region = new TestRegion("cli-jit-demo");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = KState.Cli.App.Run(["demo", "--json", "--state-size", "40000", "--region", region.Path], stdout, stderr);
+        Assert.That(code, Is.Zero, stderr.ToString());
+        using var doc = JsonDocument.Parse(stdout.ToString());
+        Assert.That(doc.RootElement.GetProperty("native").GetBoolean(), Is.False);
+        Assert.That(doc.RootElement.GetProperty("next_native").GetBoolean(), Is.False);
+    }
+
+    [Test]
     public void The_native_kstate_inspects_the_region_its_demo_left()
     {
         string exe = Executable();
