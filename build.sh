@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # KState build entry point.
-#   ./build.sh          build and run the main job (the live-update demo)
+#   ./build.sh          build, publish kstate natively and run the main job (the live-update demo) as that executable
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress")
+#   ./build.sh blackout [REPS SIZE...]  the demo's live update under the JIT, ReadyToRun and Native AOT in one run (a table)
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
 #   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/libkstate.so.VERSION with its
@@ -114,6 +115,22 @@ PC
   echo "$prefix"
 }
 
+KSTATE_AOT=artifacts/kstate
+
+# kstate as a Native AOT executable (no JIT, no .NET host: a generation starts in milliseconds). KState.Kho reaches
+# POSIX through Mono.Unix, whose shim libMono.Unix.so the publish puts beside kstate; the runtime loads it from there.
+# Trim and AOT warnings fail the publish (TreatWarningsAsErrors), for kstate and every assembly it compiles in.
+kstate_aot() {
+  dotnet publish KState.Cli/KState.Cli.csproj -c $CONFIG -r linux-x64 -o $KSTATE_AOT --verbosity quiet -nologo -clp:NoSummary
+  [[ -f $KSTATE_AOT/libMono.Unix.so ]] || die "publish did not put libMono.Unix.so beside kstate"
+}
+
+# kstate compiled ahead of time as ReadyToRun (still run by dotnet, JIT for what was not precompiled), to compare.
+kstate_r2r() {
+  dotnet publish KState.Cli/KState.Cli.csproj -c $CONFIG -r linux-x64 --self-contained false -p:PublishAot=false \
+    -p:PublishReadyToRun=true -o artifacts/kstate-r2r --verbosity quiet -nologo -clp:NoSummary
+}
+
 FUZZ=artifacts/fuzz
 FINDINGS=KState.Fuzz/findings
 
@@ -202,15 +219,18 @@ case "${1:-demo}" in
   demo)
     ensure_tools
     build
-    dotnet KState.Cli/bin/$CONFIG/net10.0/kstate.dll demo "${@:2}"
+    kstate_aot
+    $KSTATE_AOT/kstate demo "${@:2}"
     ;;
   test)
     ensure_tools
     build
     native
     install_to >/dev/null
-    export KSTATE_NATIVE_DIR KSTATE_REQUIRE_NATIVE=1
+    kstate_aot
+    export KSTATE_NATIVE_DIR KSTATE_AOT_DIR KSTATE_REQUIRE_NATIVE=1
     KSTATE_NATIVE_DIR=$(cd $NATIVE && pwd)
+    KSTATE_AOT_DIR=$(cd $KSTATE_AOT && pwd)
     run_tests "TestCategory!=Stress"
     ;;
   stress)
@@ -239,11 +259,18 @@ case "${1:-demo}" in
     build
     fuzz "${@:2}"
     ;;
+  blackout)
+    ensure_tools
+    build
+    kstate_aot
+    kstate_r2r
+    KState.Bench/scripts/blackout.sh "${@:2}"
+    ;;
   bench)
     ensure_tools
     dotnet run -c $CONFIG --project KState.Bench -- "${@:2}"
     ;;
   *)
-    die "unknown command '$1' (use: ./build.sh [demo|test|stress|bench|native|install|fuzz])"
+    die "unknown command '$1' (use: ./build.sh [demo|test|stress|blackout|bench|native|install|fuzz])"
     ;;
 esac
