@@ -1,4 +1,4 @@
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>What a step of a plan does with its field.</summary>
 internal enum StepKind : byte
