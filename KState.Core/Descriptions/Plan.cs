@@ -84,5 +84,5 @@ public sealed partial class KStateDescription
     }
 
     /// <summary>Number of copy steps when saving (for tests and diagnostics: adjacent plain fields merge).</summary>
-    public int SaveCopySteps => PlanFor(VersionId).Steps.Count(s => s.Kind == StepKind.Copy);
+    internal int SaveCopySteps => PlanFor(VersionId).Steps.Count(s => s.Kind == StepKind.Copy);
 }
