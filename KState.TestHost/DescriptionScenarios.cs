@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Records;
 using KState.TestHost.Shared;
 
 namespace KState.TestHost;

@@ -1,5 +1,3 @@
-using KState.Core.Records;
-
 namespace KState;
 
 /// <summary>Saves a custom field: write whatever the field needs with the writer's puts.</summary>

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using KState.Core.Records;
 
 namespace KState.Core.Ids;
 

@@ -1,5 +1,4 @@
 using KState.Core.Records;
-using KState.Core.Sessions;
 
 namespace KState.Inspection;
 

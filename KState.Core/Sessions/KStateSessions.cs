@@ -1,5 +1,4 @@
 using System.Reflection;
-using KState.Core.Records;
 
 namespace KState;
 

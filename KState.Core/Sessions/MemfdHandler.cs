@@ -1,5 +1,3 @@
-using KState.Core.Records;
-
 namespace KState;
 
 /// <summary>

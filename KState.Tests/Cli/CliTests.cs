@@ -4,7 +4,6 @@ using System.Text.Json;
 using CsCheck;
 using KState.Cli;
 using KState.Core.Records;
-using KState.Core.Sessions;
 using KState.Inspection;
 using KState.TestHost.Shared;
 using KState.Tests.Support;

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using KState.Core.Records;
-using KState.Core.Sessions;
 using KState.Inspection;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
