@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
-using KState.Core.Descriptions;
 using KState.Core.Records;
 using MemoryPack;
 

@@ -5,7 +5,7 @@ using MemoryPack;
 namespace KState.Bench;
 
 /// <summary>
-/// What a session costs for one 64 MiB <see cref="KState.Core.Sessions.MemfdBuffer"/> (32 folios of 2 MiB) in a
+/// What a session costs for one 64 MiB <see cref="MemfdBuffer"/> (32 folios of 2 MiB) in a
 /// 256 MiB region, poisoning off, against copying or serializing the same bytes. Save = FinalizeHandover with the
 /// buffer preserved in its session (mostly the XXH3 of its contents, taken in MemfdHandler.Freeze). Restore = what
 /// the next generation does to get it back: Kho.Init on the region, streams, sessions, the memfd handler registered,

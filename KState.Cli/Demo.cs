@@ -3,9 +3,6 @@ using System.Diagnostics;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using KState.Core.Descriptions;
-using KState.Core.Records;
-using KState.Core.Sessions;
 
 namespace KState.Cli;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using KState.Core.Schema;
-using KState.Core.Sessions;
+using KState.Inspection;
 using Spectre.Console;
 
 namespace KState.Cli;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using KState.Inspection;
 using Mono.Unix.Native;
 
 namespace KState.Cli;

@@ -1,3 +1,5 @@
+using KState.Inspection;
+
 namespace KState.Cli;
 
 /// <summary>

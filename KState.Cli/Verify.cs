@@ -1,4 +1,4 @@
-using KState.Core.Schema;
+using KState.Inspection;
 
 namespace KState.Cli;
 

@@ -21,7 +21,7 @@ internal static class Reading
         return report.SessionProblems.Count > 0 ? $"{region.Status}; sessions: {report.SessionProblems[0]}" : region.Status;
     }
 
-    private static int Fields(IReadOnlyList<Core.Schema.DecodedField> fields)
+    private static int Fields(IReadOnlyList<Inspection.DecodedField> fields)
     {
         int n = 0;
         foreach (var f in fields) n += f.Name.Length + f.Value.Length + Fields(f.Children);

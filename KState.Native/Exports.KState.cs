@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Records;
 
 namespace KState.Native;
 

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Sessions;
 
 namespace KState.Native;
 

@@ -1,5 +1,4 @@
 using System.Text;
-using KState.Core.Sessions;
 
 namespace KState.Native;
 

@@ -1,8 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using KState.Core.Records;
-using KState.Core.Registry;
-using KState.Core.Sessions;
 
 namespace KState.Native;
 

@@ -1,5 +1,3 @@
-using KState.Core.Records;
-
 namespace KState.TestHost;
 
 /// <summary>A generation that saves KSTATE records into KHO and hands them over.</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using KState.Core.Records;
 using KState.Core.Sessions;
 using KState.TestHost.Shared;
 

@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
-using KState.Core.Records;
 using KState.Core.Sessions;
 using KState.TestHost.Shared;
 

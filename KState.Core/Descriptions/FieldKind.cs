@@ -1,4 +1,4 @@
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>How a field is saved and restored. The values are the C ABI's KS_* constants.</summary>
 public enum FieldKind

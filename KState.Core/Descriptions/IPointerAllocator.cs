@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>Where restore gets memory for a pointer field that is null in the object.</summary>
 public unsafe interface IPointerAllocator

@@ -2,7 +2,7 @@ using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using KState.Core.Records;
 
-namespace KState.Core.Descriptions;
+namespace KState;
 
 public sealed unsafe partial class KStateDescription
 {
@@ -20,7 +20,7 @@ public sealed unsafe partial class KStateDescription
     /// <exception cref="KStateVersionException">The record's version is out of range.</exception>
     /// <exception cref="KStateCorruptException">The record does not match the description, or is damaged.</exception>
     /// <exception cref="KStateHookException">post_load refused.</exception>
-    public void Restore(RecordReader reader, byte* obj, ulong instanceId, Kho? kho = null, IPointerAllocator? allocator = null)
+    internal void Restore(RecordReader reader, byte* obj, ulong instanceId, Kho? kho = null, IPointerAllocator? allocator = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         if (!reader.TryFind(Id, instanceId, out var rec))
@@ -29,14 +29,14 @@ public sealed unsafe partial class KStateDescription
     }
 
     /// <summary>Restores a struct by reference; see <see cref="Restore(RecordReader, byte*, ulong, Kho?, IPointerAllocator?)"/>.</summary>
-    public void Restore<T>(RecordReader reader, ref T obj, ulong instanceId, Kho? kho = null, IPointerAllocator? allocator = null) where T : unmanaged
+    internal void Restore<T>(RecordReader reader, ref T obj, ulong instanceId, Kho? kho = null, IPointerAllocator? allocator = null) where T : unmanaged
     {
         CheckType<T>();
         fixed (T* p = &obj) Restore(reader, (byte*)p, instanceId, kho, allocator);
     }
 
     /// <summary>Restores one record (already found) into <paramref name="obj"/>.</summary>
-    public void Restore(Record rec, byte* obj, Kho? kho = null, IPointerAllocator? allocator = null)
+    internal void Restore(Record rec, byte* obj, Kho? kho = null, IPointerAllocator? allocator = null)
     {
         if (obj == null) Invalid(Name, "restore into a null object");
         if (rec.Type != RecordType.Main || rec.StateId != Id)

@@ -4,7 +4,7 @@ using System.Diagnostics;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 
-namespace KState.Core.Descriptions;
+namespace KState;
 
 public sealed unsafe partial class KStateDescription
 {
@@ -20,7 +20,7 @@ public sealed unsafe partial class KStateDescription
     /// <exception cref="KStateHookException">A pre_save hook refused.</exception>
     /// <exception cref="KStateInvalidException">A count exceeds its field's maximum, a folio or KHO pointer is not KHO
     /// memory, the object holds one folio in two folio slots, or KHO is needed and missing.</exception>
-    public void Save(RecordWriter writer, byte* obj, ulong instanceId, Kho? kho = null) => Save(writer, obj, instanceId, kho, null);
+    internal void Save(RecordWriter writer, byte* obj, ulong instanceId, Kho? kho = null) => Save(writer, obj, instanceId, kho, null);
 
     /// <summary>Saves as <see cref="Save(RecordWriter, byte*, ulong, Kho?)"/>; the folios it preserves are added to
     /// <paramref name="preserved"/> (when given), so that the caller can take them back later.</summary>
@@ -84,7 +84,7 @@ public sealed unsafe partial class KStateDescription
     }
 
     /// <summary>Saves a struct by reference.</summary>
-    public void Save<T>(RecordWriter writer, ref T obj, ulong instanceId, Kho? kho = null) where T : unmanaged
+    internal void Save<T>(RecordWriter writer, ref T obj, ulong instanceId, Kho? kho = null) where T : unmanaged
     {
         CheckType<T>();
         fixed (T* p = &obj) Save(writer, (byte*)p, instanceId, kho);
@@ -166,7 +166,7 @@ public sealed unsafe partial class KStateDescription
         {
             if (s.Needed is not null && !s.Needed(obj)) continue;
             s.RunPreSave(obj);
-            w.BeginNested(s.Id, 0, (uint)s.VersionId, Records.RecordType.Subsection);
+            w.BeginNested(s.Id, 0, (uint)s.VersionId, RecordType.Subsection);
             s.SaveBody(w, obj, kho, s.PlanFor(s.VersionId), ctx);
             w.EndNested();
         }

@@ -1,7 +1,7 @@
 using System.Text;
 using KState.Core.Ids;
 
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>For a subsection: whether to send it for this object.</summary>
 public unsafe delegate bool NeededHook(byte* obj);
@@ -159,14 +159,14 @@ public sealed partial class KStateDescription
             if (!ids.Add(s.Id)) Invalid(Name, $"subsection '{s.Name}' has the id of another subsection");
         }
         // Checked here, once, so that whether a description is valid never depends on how it is first used.
-        if (NestingDepth > Records.Format.MaxNesting)
-            Invalid(Name, $"nested structs and subsections go {NestingDepth} records deep; a record nests at most {Records.Format.MaxNesting} deep (docs/FORMAT.md)");
+        if (NestingDepth > Core.Records.Format.MaxNesting)
+            Invalid(Name, $"nested structs and subsections go {NestingDepth} records deep; a record nests at most {Core.Records.Format.MaxNesting} deep (docs/FORMAT.md)");
     }
 
     /// <summary>The most payload bytes one record can hold: the largest segment less its header, the record's header and
     /// the room kept for the end marker (RecordWriter.Grow).</summary>
-    internal const int MaxRecordPayload = (Kho.PageSize << Records.Format.MaxSegmentOrder) - Records.Format.SegmentHeaderBytes
-        - 2 * Records.Format.RecordHeaderBytes - 16 - 64;
+    internal const int MaxRecordPayload = (Kho.PageSize << Core.Records.Format.MaxSegmentOrder) - Core.Records.Format.SegmentHeaderBytes
+        - 2 * Core.Records.Format.RecordHeaderBytes - 16 - 64;
 
     /// <summary>Refuses a field whose bytes overflow or could never fit a record (a pointee goes out of line as a blob,
     /// bounded by a span's length).</summary>

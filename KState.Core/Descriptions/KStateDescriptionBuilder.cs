@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using KState.Core.Ids;
 
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>Selects a member of <typeparamref name="T"/>: <c>(ref T x) => ref x.member</c>.</summary>
 public delegate ref TField Member<T, TField>(ref T obj);

@@ -1,6 +1,4 @@
-using KState.Core.Records;
-
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>Saves a custom field: write whatever the field needs with the writer's puts.</summary>
 public unsafe delegate void CustomSave(RecordWriter writer, byte* obj, KStateField field);

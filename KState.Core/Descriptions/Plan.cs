@@ -1,4 +1,4 @@
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>What a step of a plan does with its field.</summary>
 internal enum StepKind : byte
@@ -84,5 +84,5 @@ public sealed partial class KStateDescription
     }
 
     /// <summary>Number of copy steps when saving (for tests and diagnostics: adjacent plain fields merge).</summary>
-    public int SaveCopySteps => PlanFor(VersionId).Steps.Count(s => s.Kind == StepKind.Copy);
+    internal int SaveCopySteps => PlanFor(VersionId).Steps.Count(s => s.Kind == StepKind.Copy);
 }

@@ -1,4 +1,4 @@
-namespace KState.Core.Descriptions;
+namespace KState;
 
 /// <summary>
 /// A typed pointer member for described structs: 8 bytes, like a C pointer, so C# and C layouts agree.

@@ -8,7 +8,7 @@ namespace KState.Core.Ids;
 /// XXH3-64 of its UTF-8 bytes (docs/FORMAT.md, "Ids"), the same on every machine and in every generation. Id 0 is
 /// reserved (it names stream-level records), so a name that hashes to 0 gets 1.
 /// </summary>
-public static class KStateId
+internal static class KStateId
 {
     /// <summary>The id of a name.</summary>
     /// <exception cref="KStateInvalidException">The name is empty or longer than 255 UTF-8 bytes.</exception>

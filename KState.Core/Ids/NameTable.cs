@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using KState.Core.Records;
 
 namespace KState.Core.Ids;
 
@@ -8,7 +7,7 @@ namespace KState.Core.Ids;
 /// Ids and their names, written into a stream as its names record (docs/FORMAT.md, "Names record") so that a
 /// dump is readable and two names with one id are caught, both when saving and when restoring.
 /// </summary>
-public sealed class NameTable
+internal sealed class NameTable
 {
     /// <summary>The longest name a names record holds, in UTF-8 bytes (docs/FORMAT.md, "Names record"); the writer
     /// refuses longer names where they are introduced, and the reader refuses them in a stream.</summary>

@@ -7,7 +7,7 @@ namespace KState.Core.Records;
 /// stream image from a file, and for tests that cut and damage images. Attaching works once per segment, as with
 /// KHO. Freed segments are not reused.
 /// </summary>
-public sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
+internal sealed unsafe class BufferSegmentMemory : ISegmentMemory, IDisposable
 {
     /// <summary>Phys address of the buffer's first byte.</summary>
     public const ulong PhysBase = 0x1_0000_0000;

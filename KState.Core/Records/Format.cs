@@ -1,7 +1,7 @@
 namespace KState.Core.Records;
 
 /// <summary>Section types of a record (docs/FORMAT.md, "Record header").</summary>
-public enum RecordType : ushort
+internal enum RecordType : ushort
 {
     /// <summary>A state record: one object, found by (state id, instance id).</summary>
     Main = 1,

@@ -8,7 +8,7 @@ namespace KState.Core.Records;
 /// spans handed out are native memory that stays where it is until the segment is freed (or the memory disposed):
 /// writers and readers keep their place in it between calls.
 /// </summary>
-public interface ISegmentMemory
+internal interface ISegmentMemory
 {
     /// <summary>A segment of 2^<paramref name="order"/> pages. Its bytes are undefined: the writer initializes every
     /// byte it hands over (records, padding, and the zero tail it writes when sealing), so nothing is zeroed twice.</summary>

@@ -1,9 +1,10 @@
+using KState.Inspection;
 using KState.Machine.Memory;
 
 namespace KState.Core.Records;
 
 /// <summary>Reads streams out of a region under inspection (<see cref="KhoInspector"/>): nothing is restored or written.</summary>
-public sealed class InspectorSegmentMemory(KhoInspector inspector) : ISegmentMemory
+internal sealed class InspectorSegmentMemory(KhoInspector inspector) : ISegmentMemory
 {
     RegionMemory? ISegmentMemory.Owner => inspector.Memory;
 

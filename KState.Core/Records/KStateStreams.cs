@@ -1,4 +1,6 @@
-namespace KState.Core.Records;
+using KState.Core.Records;
+
+namespace KState;
 
 /// <summary>
 /// The KSTATE streams of one generation on KHO: the incoming set is read from the handover's "kstate" subtree;
@@ -35,10 +37,10 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
     public Kho Kho { get; }
 
     /// <summary>Segment memory in KHO folios.</summary>
-    public KhoSegmentMemory Memory { get; }
+    internal KhoSegmentMemory Memory { get; }
 
     /// <summary>The streams.</summary>
-    public StreamSet Set { get; }
+    internal StreamSet Set { get; }
 
     /// <summary>Work to do at finalize before the streams are completed (sessions and the registry save here), in
     /// order; when the finalize fails or is aborted, the steps that ran are undone in reverse.</summary>

@@ -3,7 +3,7 @@ using KState.Machine.Memory;
 namespace KState.Core.Records;
 
 /// <summary>Segments as KHO folios: preserved as soon as they are allocated, restored when a reader attaches them.</summary>
-public sealed class KhoSegmentMemory(Kho kho) : ISegmentMemory
+internal sealed class KhoSegmentMemory(Kho kho) : ISegmentMemory
 {
     /// <summary>The machine the segments live in.</summary>
     public Kho Kho { get; } = kho;

@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using KState.Core.Records;
 using KState.Machine.Memory;
 
-namespace KState.Core.Records;
+namespace KState;
 
 /// <summary>A record read from a stream, its checksum verified. The payload points into the stream's memory: after
 /// that memory goes (<see cref="Kho.Dispose"/>), reaching it throws <see cref="ObjectDisposedException"/>.</summary>
-public readonly ref struct Record
+internal readonly ref struct Record
 {
     private readonly ReadOnlySpan<byte> _payload;
 
@@ -56,7 +57,7 @@ public readonly ref struct Record
 }
 
 /// <summary>A nested record (a struct or subsection) found inside a payload.</summary>
-public readonly ref struct NestedRecord
+internal readonly ref struct NestedRecord
 {
     internal NestedRecord(RecordType type, ulong stateId, ulong instanceId, uint version, RecordCursor cursor)
     {
@@ -96,7 +97,7 @@ public ref struct RecordCursor
     private int _pos;
 
     /// <summary>A cursor over <paramref name="data"/>, which starts at stream offset <paramref name="baseOffset"/>.</summary>
-    public RecordCursor(ReadOnlySpan<byte> data, long baseOffset) : this(data, baseOffset, null) { }
+    internal RecordCursor(ReadOnlySpan<byte> data, long baseOffset) : this(data, baseOffset, null) { }
 
     internal RecordCursor(ReadOnlySpan<byte> data, long baseOffset, RecordReader? owner)
     {
@@ -182,7 +183,7 @@ public ref struct RecordCursor
 
     /// <summary>Reads the nested record that starts here; false when the payload is exhausted.</summary>
     /// <exception cref="KStateCorruptException">The nested header is malformed or runs past the payload.</exception>
-    public bool TryReadNested(out NestedRecord nested)
+    internal bool TryReadNested(out NestedRecord nested)
     {
         nested = default;
         int align = Format.Align8(_pos) - _pos; // nested records start 8-aligned in their parent's payload

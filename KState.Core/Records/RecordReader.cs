@@ -15,7 +15,7 @@ namespace KState.Core.Records;
 /// goes (<see cref="Kho.Dispose"/>), every operation, and every read through a <see cref="Record"/> it gave, throws
 /// <see cref="ObjectDisposedException"/>; operations over more than a few KiB hold a lease on the memory meanwhile.
 /// </summary>
-public sealed unsafe class RecordReader
+internal sealed unsafe class RecordReader
 {
     private readonly record struct Segment(ulong Phys, nint Ptr, int Size, int Used, long StreamOffset);
 

@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using KState.Core.Records;
 
-namespace KState.Core.Records;
+namespace KState;
 
 public sealed partial class RecordWriter
 {
     /// <summary>Blobs up to this size are written inside the record; larger ones go to data segments of their own.</summary>
-    public const int BlobInlineLimit = 64 * 1024;
+    internal const int BlobInlineLimit = 64 * 1024;
 
     /// <summary>Size of a full data segment (the largest folio).</summary>
     internal const int BlobChunkBytes = Kho.PageSize << Format.MaxSegmentOrder;
@@ -16,7 +17,7 @@ public sealed partial class RecordWriter
     private XxHash3? _blobHash;
 
     /// <summary>Data segments holding large blobs (preserved with the stream).</summary>
-    public IReadOnlyList<(ulong Phys, int Order)> DataSegments => _dataSegments;
+    internal IReadOnlyList<(ulong Phys, int Order)> DataSegments => _dataSegments;
 
     /// <summary>
     /// Appends a blob: bytes of any size (docs/FORMAT.md, "Blobs"). Up to <see cref="BlobInlineLimit"/> they are

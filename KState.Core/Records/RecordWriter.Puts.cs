@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
-namespace KState.Core.Records;
+namespace KState;
 
 public sealed unsafe partial class RecordWriter
 {
@@ -60,7 +60,7 @@ public sealed unsafe partial class RecordWriter
     }
 
     /// <summary>Writes a whole record in one call: header, payload, checksum.</summary>
-    public void WriteRecord(ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload)
+    internal void WriteRecord(ulong stateId, ulong instanceId, uint version, ReadOnlySpan<byte> payload)
     {
         BeginRecord(stateId, instanceId, version);
         Put(payload);

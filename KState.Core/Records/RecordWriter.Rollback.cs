@@ -1,4 +1,4 @@
-namespace KState.Core.Records;
+namespace KState;
 
 /// <summary>A point in an outgoing stream between records, to roll the stream back to (<see cref="RecordWriter.Mark"/>).</summary>
 internal readonly record struct StreamMark

@@ -3,9 +3,10 @@ using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KState.Core.Ids;
+using KState.Core.Records;
 using KState.Machine.Memory;
 
-namespace KState.Core.Records;
+namespace KState;
 
 /// <summary>What a completed stream looks like: where it starts and how big it is.</summary>
 /// <param name="Name">The substream's name.</param>
@@ -13,7 +14,7 @@ namespace KState.Core.Records;
 /// <param name="Segments">Number of segments in the chain.</param>
 /// <param name="Records">Number of top-level records, the end marker included.</param>
 /// <param name="Bytes">Bytes of records, headers included.</param>
-public readonly record struct StreamInfo(string Name, ulong FirstSegment, uint Segments, uint Records, ulong Bytes);
+internal readonly record struct StreamInfo(string Name, ulong FirstSegment, uint Segments, uint Records, ulong Bytes);
 
 /// <summary>
 /// Writes one stream of records into a chain of segments (docs/FORMAT.md): <see cref="BeginRecord"/>, puts,
@@ -48,7 +49,7 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Starts a stream named <paramref name="name"/> in <paramref name="memory"/>.</summary>
     /// <exception cref="KStateInvalidException">The name is empty or longer than 63 UTF-8 bytes.</exception>
-    public RecordWriter(ISegmentMemory memory, string name)
+    internal RecordWriter(ISegmentMemory memory, string name)
     {
         if (string.IsNullOrEmpty(name) || System.Text.Encoding.UTF8.GetByteCount(name) > Format.MaxNameBytes || name.Contains('\0'))
             Throw.Invalid($"stream name '{name}' must be 1 to {Format.MaxNameBytes} UTF-8 bytes without NUL");
@@ -71,23 +72,23 @@ public sealed unsafe partial class RecordWriter
     private static byte* AddressOf(Span<byte> segment) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(segment));
 
     /// <summary>The stream's name.</summary>
-    public string Name { get; }
+    internal string Name { get; }
 
     /// <summary>The 64-bit id of the name, written into every segment header.</summary>
-    public ulong StreamId { get; }
+    internal ulong StreamId { get; }
 
     /// <summary>Segments written so far, in chain order.</summary>
-    public IReadOnlyList<(ulong Phys, int Order)> Segments => _segments;
+    internal IReadOnlyList<(ulong Phys, int Order)> Segments => _segments;
 
     /// <summary>Records open now: 0 outside a record, 1 in a top-level record, more inside nested ones.</summary>
-    public int Depth => _depth;
+    internal int Depth => _depth;
 
     /// <summary>True after <see cref="Complete"/>.</summary>
-    public bool IsComplete => _complete;
+    internal bool IsComplete => _complete;
 
     /// <summary>Opens a top-level record.</summary>
     /// <exception cref="KStateInvalidException">A record is already open, or the stream is complete.</exception>
-    public void BeginRecord(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Main)
+    internal void BeginRecord(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Main)
     {
         if (_depth != 0) ThrowUnbalanced("BeginRecord inside an open record (use BeginNested, or EndRecord first)");
         if (_complete) ThrowUnbalanced("the stream is complete");
@@ -98,7 +99,7 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Opens a record nested in the open one (a nested struct or a subsection).</summary>
     /// <exception cref="KStateInvalidException">No record is open, or nesting is deeper than 16.</exception>
-    public void BeginNested(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Nested)
+    internal void BeginNested(ulong stateId, ulong instanceId, uint version, RecordType type = RecordType.Nested)
     {
         if (_depth == 0) ThrowUnbalanced("BeginNested with no open record");
         if (_depth > Format.MaxNesting) ThrowUnbalanced($"records nest deeper than {Format.MaxNesting}");
@@ -122,7 +123,7 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Closes the innermost nested record.</summary>
     /// <exception cref="KStateInvalidException">No nested record is open.</exception>
-    public void EndNested()
+    internal void EndNested()
     {
         if (_depth < 2) ThrowUnbalanced("EndNested with no open nested record");
         CheckAlive();
@@ -131,7 +132,7 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Closes the top-level record: its length and checksum are written.</summary>
     /// <exception cref="KStateInvalidException">No record is open, or a nested record is still open.</exception>
-    public void EndRecord()
+    internal void EndRecord()
     {
         if (_depth != 1) ThrowUnbalanced(_depth == 0 ? "EndRecord with no open record" : "EndRecord with a nested record still open");
         CheckAlive();
@@ -235,7 +236,7 @@ public sealed unsafe partial class RecordWriter
     }
 
     /// <summary>Drops the open record (if any): the stream ends again after the last completed record.</summary>
-    public void AbandonOpenRecord()
+    internal void AbandonOpenRecord()
     {
         if (_depth == 0) return;
         using var lease = RegionMemory.Acquire(_owner);
@@ -276,7 +277,7 @@ public sealed unsafe partial class RecordWriter
     /// segment. Returns where the stream is, for the root blob.
     /// </summary>
     /// <exception cref="KStateInvalidException">A record is still open.</exception>
-    public StreamInfo Complete()
+    internal StreamInfo Complete()
     {
         if (_complete) return Info;
         if (_depth != 0) ThrowUnbalanced("Complete with a record still open");
@@ -301,7 +302,7 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Undoes <see cref="Complete"/> (after an aborted handover): the names table and end marker go, and
     /// records can be added again.</summary>
-    public void Reopen()
+    internal void Reopen()
     {
         if (!_complete || _segments.Count == 0) return;
         using var lease = RegionMemory.Acquire(_owner);
@@ -323,10 +324,10 @@ public sealed unsafe partial class RecordWriter
     }
 
     /// <summary>Where the stream is and how big; valid after <see cref="Complete"/>.</summary>
-    public StreamInfo Info => new(Name, _segments[0].Phys, (uint)_segments.Count, _records, _bytes);
+    internal StreamInfo Info => new(Name, _segments[0].Phys, (uint)_segments.Count, _records, _bytes);
 
     /// <summary>Gives every segment back to the memory (a dropped stream).</summary>
-    public void Release()
+    internal void Release()
     {
         foreach (var (phys, order) in _segments) _memory.Free(phys, order);
         _segments.Clear();
@@ -338,11 +339,11 @@ public sealed unsafe partial class RecordWriter
 
     /// <summary>Records the name of an id in the stream's names table.</summary>
     /// <exception cref="KStateExistsException">Another name already has this id (a collision).</exception>
-    public void DefineName(ulong id, string name) => _names.Add(id, name);
+    internal void DefineName(ulong id, string name) => _names.Add(id, name);
 
     /// <summary>Computes the id of <paramref name="name"/> and records it in the names table.</summary>
     /// <exception cref="KStateExistsException">Another name already has this id (a collision).</exception>
-    public ulong Name2Id(string name)
+    internal ulong Name2Id(string name)
     {
         ulong id = KStateId.FromName(name);
         _names.Add(id, name);

@@ -9,7 +9,7 @@ namespace KState.Core.Records;
 /// summed up by a root blob (docs/FORMAT.md, "Root blob") that lists each stream's first segment; the incoming set
 /// is read back from one. Thread-safe.
 /// </summary>
-public sealed class StreamSet
+internal sealed class StreamSet
 {
     private readonly Lock _lock = new();
     private readonly ISegmentMemory _memory;

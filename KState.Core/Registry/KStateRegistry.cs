@@ -1,7 +1,6 @@
-using KState.Core.Descriptions;
 using KState.Core.Records;
 
-namespace KState.Core.Registry;
+namespace KState;
 
 /// <summary>
 /// Objects to save at finalize, and the way back after boot (the C ABI's <c>kstate_register</c>,
@@ -131,7 +130,7 @@ public sealed unsafe class KStateRegistry
                         d.Save(writer, (byte*)obj, instance, _streams.Kho, _finalizePreserved);
                         Remember(d, writer);
                     }
-                    if (_saved.Count > 0) Schema.KStateSchema.Of(_saved.Values).WriteTo(writer);
+                    if (_saved.Count > 0) KStateSchema.Of(_saved.Values).WriteTo(writer);
                 }
                 catch
                 {
@@ -176,7 +175,7 @@ public sealed unsafe class KStateRegistry
 
     /// <summary>The schema the previous generation saved its objects with, or null (cold boot, or nothing saved).</summary>
     /// <exception cref="KStateCorruptException">The schema record is damaged.</exception>
-    public Schema.KStateSchema? IncomingSchema
+    public KStateSchema? IncomingSchema
     {
         get
         {
@@ -184,7 +183,7 @@ public sealed unsafe class KStateRegistry
             {
                 if (_streams.IncomingProblem is { } problem) throw problem;
                 if (!_streams.Set.HasIncoming(StreamName)) return null;
-                return _streams.Set.Open(StreamName).TryGetSchema(out var rec) ? Schema.KStateSchema.Read(rec) : null;
+                return _streams.Set.Open(StreamName).TryGetSchema(out var rec) ? KStateSchema.Read(rec) : null;
             }
         }
     }

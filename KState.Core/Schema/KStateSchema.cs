@@ -1,7 +1,6 @@
-using KState.Core.Descriptions;
 using KState.Core.Records;
 
-namespace KState.Core.Schema;
+namespace KState;
 
 /// <summary>A field as the schema records it.</summary>
 public sealed record SchemaField(string Name, FieldKind Kind, int Offset, int Size, int Count, int VersionId, string? CountField, ulong NestedId);
@@ -48,7 +47,7 @@ public sealed class KStateSchema
     }
 
     /// <summary>Writes the schema as one record (type <see cref="RecordType.Schema"/>) into a stream.</summary>
-    public void WriteTo(RecordWriter w)
+    internal void WriteTo(RecordWriter w)
     {
         w.BeginRecord(0, 0, Format.Version, RecordType.Schema);
         w.PutUInt32((uint)_byId.Count);
@@ -79,7 +78,7 @@ public sealed class KStateSchema
 
     /// <summary>Reads a schema record's payload.</summary>
     /// <exception cref="KStateCorruptException">The payload is malformed (offset given).</exception>
-    public static KStateSchema Read(Record record)
+    internal static KStateSchema Read(Record record)
     {
         if (record.Type != RecordType.Schema) Throw.Corrupt($"record type {record.Type} is not a schema", record.Offset);
         var c = record.Cursor;

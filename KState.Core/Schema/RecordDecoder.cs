@@ -1,9 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using KState.Core.Descriptions;
-using KState.Core.Records;
 
-namespace KState.Core.Schema;
+namespace KState.Inspection;
 
 /// <summary>A field value decoded for people: a name, a rendering, and the fields of a nested struct or subsection.</summary>
 public sealed record DecodedField(string Name, string Value, IReadOnlyList<DecodedField> Children);
@@ -12,7 +10,7 @@ public sealed record DecodedField(string Name, string Value, IReadOnlyList<Decod
 /// Decodes records with the schema their stream carries, without the program that wrote them (as CRIU's crit
 /// decodes images): field names, integers, text, arrays, pointees, folios, nested structs and subsections.
 /// </summary>
-public static class RecordDecoder
+internal static class RecordDecoder
 {
     private const int MaxShownBytes = 64;
 

@@ -1,7 +1,6 @@
 using KState.Core.Records;
-using KState.Core.Sessions;
 
-namespace KState.Core.Schema;
+namespace KState.Inspection;
 
 /// <summary>An item of a saved session as a dump shows it.</summary>
 /// <param name="Token">Its token in the session.</param>

@@ -1,6 +1,6 @@
 using KState.Core.Records;
 
-namespace KState.Core.Schema;
+namespace KState.Inspection;
 
 /// <summary>A record as a dump shows it.</summary>
 public sealed record RecordReport(string Stream, string Type, ulong StateId, string? StateName, ulong InstanceId, uint Version, int Bytes, IReadOnlyList<DecodedField> Fields);

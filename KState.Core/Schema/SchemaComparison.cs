@@ -1,6 +1,4 @@
-using KState.Core.Descriptions;
-
-namespace KState.Core.Schema;
+namespace KState;
 
 /// <summary>One reason the next version could not restore what this one saves.</summary>
 /// <param name="Description">The description concerned.</param>

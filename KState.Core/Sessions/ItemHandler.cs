@@ -1,6 +1,6 @@
-using KState.Core.Records;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// Preserves one kind of item across a live update (LUO's file handler). Registered with

@@ -1,6 +1,6 @@
-using KState.Core.Records;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 // Incoming sessions: retrieving them after boot, what is left unretrieved, shared data on demand, finishing.
 public sealed partial class KStateSessions

@@ -1,7 +1,6 @@
-using KState.Core.Descriptions;
-using KState.Core.Records;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 // Outgoing sessions: creating them, preserving and unpreserving items and shared data, and saving them all at
 // finalize (or undoing that).
@@ -157,7 +156,7 @@ public sealed partial class KStateSessions
                         w.DefineName(i.RecordId, i.Compatible);
                         if (i.Description is { } d) described.Add(d);
                     }
-                    if (described.Count > 0) KState.Core.Schema.KStateSchema.Of(described).WriteTo(w);
+                    if (described.Count > 0) KStateSchema.Of(described).WriteTo(w);
                     SessionDirectory.WriteSession(dir, s);
                 }
                 ulong instance = 1;

@@ -1,8 +1,6 @@
 using System.Reflection;
-using KState.Core.Descriptions;
-using KState.Core.Records;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>An item the previous generation saved that this one has not retrieved.</summary>
 /// <param name="Session">Its session.</param>
@@ -86,7 +84,7 @@ public sealed partial class KStateSessions
     public ulong LiveUpdateCount => _incoming?.Global?.Count ?? 0;
 
     /// <summary>The incoming directory (sessions, items and shared data as saved), or null.</summary>
-    public SessionDirectory? Incoming => _incoming;
+    internal SessionDirectory? Incoming => _incoming;
 
     // ---- handlers ----
 

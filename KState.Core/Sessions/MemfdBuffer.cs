@@ -1,6 +1,7 @@
 using System.IO.Hashing;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// A named, resizable byte buffer in KHO folios, like a memfd: the item <see cref="MemfdHandler"/> preserves

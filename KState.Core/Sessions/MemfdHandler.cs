@@ -1,6 +1,4 @@
-using KState.Core.Records;
-
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// The item handler for <see cref="MemfdBuffer"/>s (compatible "kstate-memfd-v1"): preserving a buffer preserves

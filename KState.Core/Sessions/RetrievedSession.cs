@@ -1,7 +1,6 @@
-using KState.Core.Descriptions;
 using KState.Core.Records;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// A session the previous generation saved, retrieved after boot (<see cref="KStateSessions.Retrieve"/>): its
@@ -47,14 +46,14 @@ public sealed unsafe class RetrievedSession
     /// <summary>The schema of the described items, or null when there are none.</summary>
     /// <exception cref="KStateCorruptException">The schema record is damaged.</exception>
     /// <exception cref="KStateInvalidException">The session is finished (its stream is released).</exception>
-    public KState.Core.Schema.KStateSchema? ItemSchema
+    public KStateSchema? ItemSchema
     {
         get
         {
             lock (_owner.Gate)
             {
                 if (IsFinished) Throw.Invalid($"session '{Name}' is finished; its stream is released");
-                return _reader.TryGetSchema(out var rec) ? KState.Core.Schema.KStateSchema.Read(rec) : null;
+                return _reader.TryGetSchema(out var rec) ? KStateSchema.Read(rec) : null;
             }
         }
     }

@@ -1,6 +1,6 @@
-using KState.Core.Descriptions;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// An outgoing session (LUO's session): named items, each under a 64-bit token, saved with the handover when it
@@ -87,7 +87,7 @@ public sealed unsafe class Session
 
     /// <summary>Preserves a described object under <paramref name="token"/>: its state is saved, as the description
     /// says, when the handover is finalized, so the object must stay at its address until then (native memory,
-    /// or pinned), as with <see cref="Registry.KStateRegistry.Register"/>.</summary>
+    /// or pinned), as with <see cref="KStateRegistry.Register"/>.</summary>
     /// <exception cref="KStateInvalidException">A null object, a description name longer than 63 UTF-8 bytes (the
     /// directory's limit for compatible strings), or the session is closed.</exception>
     /// <exception cref="KStateExistsException">The token is taken in this session.</exception>

@@ -1,7 +1,8 @@
 using KState.Core.Ids;
 using KState.Core.Records;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>How an item's state was saved.</summary>
 public enum ItemKind : byte
@@ -31,19 +32,19 @@ public sealed record ItemEntry(ulong Token, ItemKind Kind, string Compatible, ul
 /// <param name="Name">The session's name.</param>
 /// <param name="Stream">The substream that holds its items' records.</param>
 /// <param name="Items">Its items, in preservation order.</param>
-public sealed record SessionEntry(string Name, string Stream, IReadOnlyList<ItemEntry> Items);
+internal sealed record SessionEntry(string Name, string Stream, IReadOnlyList<ItemEntry> Items);
 
 /// <summary>One piece of shared data as the directory lists it.</summary>
 /// <param name="Compatible">Its handler's compatible string.</param>
 /// <param name="Instance">Instance id of its record in the directory stream.</param>
 /// <param name="Users">Items bound to it when it was saved.</param>
-public sealed record SharedEntry(string Compatible, ulong Instance, uint Users);
+internal sealed record SharedEntry(string Compatible, ulong Instance, uint Users);
 
 /// <summary>
 /// The "sessions" stream (docs/FORMAT.md, "Sessions"): the global record, one record per session listing its
 /// items, and one record per piece of shared data. Item records live in each session's own substream.
 /// </summary>
-public sealed class SessionDirectory
+internal sealed class SessionDirectory
 {
     /// <summary>The substream that holds the directory.</summary>
     public const string StreamName = "sessions";

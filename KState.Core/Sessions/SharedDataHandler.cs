@@ -1,6 +1,6 @@
-using KState.Core.Records;
+using KState.Core.Sessions;
 
-namespace KState.Core.Sessions;
+namespace KState;
 
 /// <summary>
 /// Data shared by many items (LUO's file-lifecycle-bound data, "FLB"): preserved when the first item bound to it

@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using KState.Inspection;
 using KState.Machine.Handover;
 using KState.Machine.Memory;
 using KState.Machine.Preservation;

@@ -4,7 +4,7 @@ using KState.Machine.Memory;
 using KState.Machine.Preservation;
 using KState.Machine.Region;
 
-namespace KState;
+namespace KState.Inspection;
 
 /// <summary>A commit slot as inspection sees it.</summary>
 /// <param name="Index">0 or 1.</param>

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 
 namespace KState.TestHost.Shared;
 

@@ -1,4 +1,5 @@
 using KState.Cli;
+using KState.Inspection;
 using KState.Tests.Support;
 
 namespace KState.Tests.Cli;

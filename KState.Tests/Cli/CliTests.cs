@@ -3,9 +3,8 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using CsCheck;
 using KState.Cli;
-using KState.Core.Descriptions;
 using KState.Core.Records;
-using KState.Core.Sessions;
+using KState.Inspection;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
 
@@ -154,7 +153,7 @@ public class CliTests
     [Test]
     public void Inspect_fdt_writes_the_root_tree_for_dtc()
     {
-        if (!Emulator.HandoverTests.CommandExists("dtc")) Assert.Ignore("dtc is not installed (./build.sh test installs it)");
+        if (!Machine.HandoverTests.CommandExists("dtc")) Assert.Ignore("dtc is not installed (./build.sh test installs it)");
         using var region = TalkRegion();
         var fdt = KstateBytes("inspect", "--fdt", region.Path);
         string file = Path.GetTempFileName();
@@ -187,8 +186,8 @@ public class CliTests
             Assert.That(same.Out, Does.Contain("compatible"));
 
             // A next version whose a_struct reads only version 2 and up cannot restore version 1 records.
-            var next = Core.Schema.KStateSchema.Of([
-                Core.Descriptions.KStateDescriptionBuilder<TalkA>.Create("a_struct", TalkDescriptions.TestId, 3, 2)
+            var next = KStateSchema.Of([
+                KStateDescriptionBuilder<TalkA>.Create("a_struct", TalkDescriptions.TestId, 3, 2)
                     .Base((ref TalkA a) => ref a.I).Build(),
                 TalkDescriptions.ModuleV2]);
             File.WriteAllBytes(file, next.ToBytes());

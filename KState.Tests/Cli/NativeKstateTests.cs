@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using KState.Inspection;
 using KState.Tests.Native;
 using KState.Tests.Support;
 

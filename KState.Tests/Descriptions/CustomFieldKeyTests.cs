@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
-using KState.Core.Schema;
 
 namespace KState.Tests.Descriptions;
 

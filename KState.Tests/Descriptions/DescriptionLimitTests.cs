@@ -1,4 +1,3 @@
-using KState.Core.Descriptions;
 using KState.Core.Ids;
 using KState.Core.Records;
 

@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
-using KState.Core.Records;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
 

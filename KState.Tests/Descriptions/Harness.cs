@@ -1,10 +1,9 @@
-using KState.Core.Descriptions;
 using KState.Core.Records;
 
 namespace KState.Tests.Descriptions;
 
 /// <summary>Saves with one description and restores with another through a stream in a buffer.</summary>
-public sealed unsafe class Harness : IDisposable
+internal sealed unsafe class Harness : IDisposable
 {
     private readonly BufferSegmentMemory _out;
     private BufferSegmentMemory? _in;

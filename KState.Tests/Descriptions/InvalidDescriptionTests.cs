@@ -1,4 +1,3 @@
-using KState.Core.Descriptions;
 using KState.TestHost.Shared;
 
 namespace KState.Tests.Descriptions;

@@ -1,6 +1,3 @@
-using KState.Core.Descriptions;
-using KState.Core.Records;
-using KState.Core.Registry;
 using KState.TestHost;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
@@ -76,7 +73,7 @@ public unsafe class DescriptionLiveUpdateTests
         var registry = new KStateRegistry(streams);
         var x = (Versioned*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(Versioned));
         x->A = 1;
-        var d = KState.Core.Descriptions.KStateDescriptionBuilder<Versioned>.Create("acme-test/reg", 1, 1).Base((ref Versioned v) => ref v.A).Build();
+        var d = KStateDescriptionBuilder<Versioned>.Create("acme-test/reg", 1, 1).Base((ref Versioned v) => ref v.A).Build();
         nint px = (nint)x;
         registry.Register(d, x, 1);
         Assert.That(Catch(() => registry.Register(d, (void*)px, 1)), Is.TypeOf<KStateExistsException>());

@@ -1,5 +1,4 @@
 using CsCheck;
-using KState.Core.Descriptions;
 
 namespace KState.Tests.Descriptions;
 

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 using KState.Core.Records;
-using KState.Core.Registry;
 using KState.Tests.Support;
 
 namespace KState.Tests.Descriptions;

@@ -1,7 +1,3 @@
-using KState.Core.Descriptions;
-using KState.Core.Records;
-using KState.Core.Registry;
-using KState.Core.Schema;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
 

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 using KState.TestHost.Shared;
 
 namespace KState.Tests.Descriptions;

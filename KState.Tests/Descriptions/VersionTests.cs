@@ -1,5 +1,3 @@
-using KState.Core.Descriptions;
-
 namespace KState.Tests.Descriptions;
 
 /// <summary>The VMState version rules.</summary>

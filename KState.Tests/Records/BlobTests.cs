@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 using KState.Core.Records;
 using KState.Tests.Support;
 

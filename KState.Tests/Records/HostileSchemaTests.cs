@@ -1,6 +1,5 @@
-using KState.Core.Descriptions;
 using KState.Core.Records;
-using KState.Core.Schema;
+using KState.Inspection;
 
 namespace KState.Tests.Records;
 

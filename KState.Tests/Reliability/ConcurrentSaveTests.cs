@@ -1,7 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
-using KState.Core.Records;
-using KState.Core.Registry;
 using KState.Tests.Support;
 
 namespace KState.Tests.Reliability;

@@ -1,7 +1,6 @@
 using CsCheck;
 using KState.Core.Records;
-using KState.Core.Registry;
-using KState.Core.Schema;
+using KState.Inspection;
 using KState.TestHost;
 using KState.Tests.Support;
 

@@ -1,4 +1,3 @@
-using KState.Core.Records;
 using KState.Core.Sessions;
 using KState.TestHost.Shared;
 using KState.Tests.Support;

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 using KState.Tests.Descriptions;
 using KState.Tests.Support;
 

@@ -1,4 +1,3 @@
-using KState.Core.Records;
 using KState.Core.Sessions;
 using KState.TestHost;
 using KState.TestHost.Shared;

@@ -1,5 +1,4 @@
 using CsCheck;
-using KState.Core.Records;
 using KState.Core.Sessions;
 using KState.TestHost.Shared;
 using KState.Tests.Support;

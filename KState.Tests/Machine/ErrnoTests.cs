@@ -1,6 +1,6 @@
 using KState;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>One error vocabulary: every KState exception carries a KStateErrno with the Linux value the C ABI returns.</summary>
 public class ErrnoTests

@@ -4,7 +4,7 @@ using System.Text;
 using KState.Machine.Handover;
 using NUnit.Framework;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 [TestFixture]
 public sealed class FdtTests

@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using KState.Inspection;
 using KState;
 using KState.Machine.Boot;
 using KState.Machine.Region;
 using Mono.Unix.Native;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>How a region comes to exist and what an entry point refuses to open (issues 12 and 18).</summary>
 public class RegionCreationTests

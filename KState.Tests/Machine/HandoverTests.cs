@@ -2,7 +2,7 @@ using System.Diagnostics;
 using KState;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 public class HandoverTests
 {
@@ -170,10 +170,10 @@ public class HandoverTests
         using var r = new TestRegion("reserved");
         using (var kho = r.Boot())
         {
-            Assert.That(Kho.ReservedSubtreeNames, Does.Contain(KState.Core.Records.KStateStreams.SubtreeName));
+            Assert.That(Kho.ReservedSubtreeNames, Does.Contain(KStateStreams.SubtreeName));
             var e = Assert.Throws<KStateInvalidException>(() => kho.AddSubtree("kstate", [1]))!;
             Assert.That(e.Message, Does.Contain("reserved").And.Contain("kstate"));
-            using var streams = new KState.Core.Records.KStateStreams(kho);
+            using var streams = new KStateStreams(kho);
             streams.Set.Create("main").WriteRecord(1, 1, 1, [1, 2, 3]);
             kho.FinalizeHandover(); // the library's own "kstate" goes in, and nothing else under that name
         }

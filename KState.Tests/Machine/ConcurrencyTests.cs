@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using KState;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>
 /// Several threads share one generation: each allocates, fills, preserves, unpreserves and frees its own folios and

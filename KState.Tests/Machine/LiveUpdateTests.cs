@@ -1,6 +1,6 @@
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>Live updates as they happen: each generation is a separate process sharing only the region.</summary>
 public class LiveUpdateTests

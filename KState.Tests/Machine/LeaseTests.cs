@@ -1,12 +1,10 @@
 using System.Runtime.InteropServices;
-using KState.Core.Descriptions;
 using KState.Core.Records;
-using KState.Core.Registry;
-using KState.Core.Sessions;
+using KState.Inspection;
 using KState.TestHost.Shared;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>
 /// One owner of region memory: after Kho.Dispose every public entry point above it throws ObjectDisposedException

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using KState;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 public class RegionTests
 {

@@ -4,7 +4,7 @@ using KState.Tests.Support;
 using Microsoft.Win32.SafeHandles;
 using Mono.Unix.Native;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>Booting on a file descriptor (<c>Kho.Init(fd)</c>, <c>kho_init_fd</c>): a memfd, or an open region file.</summary>
 public class FdRegionTests

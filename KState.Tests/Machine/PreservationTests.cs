@@ -1,7 +1,7 @@
 using KState;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 public class PreservationTests
 {

@@ -5,7 +5,7 @@ using KState.TestHost;
 using KState.Tests.Support;
 using Mono.Unix.Native;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>A memfd region handed on as a file descriptor between real processes: over a unix socket to the next
 /// generation, and through a service manager's fd store the way systemd keeps it across a restart.</summary>

@@ -7,7 +7,7 @@ using KState.Machine.Preservation;
 using KState.Machine.Region;
 using KState.Tests.Support;
 
-namespace KState.Tests.Emulator;
+namespace KState.Tests.Machine;
 
 /// <summary>
 /// A finalized region damaged between generations (the file is written directly while no generation has it booted).
