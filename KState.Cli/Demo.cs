@@ -214,7 +214,7 @@ internal static unsafe partial class Demo
         var session = sessions.Retrieve(SessionName);
         var root = new CacheRoot();
         session.Restore(RootV1, &root, 0);
-        int records = streams.Set.Open(sessions.Incoming!.Sessions.Single(s => s.Name == SessionName).Stream).RecordCount;
+        int records = session.StreamRecords;
         var folios = new Span<Folio>(root.Folios.Value, (int)root.FolioCount);
         var values = new byte*[folios.Length];
         for (int i = 0; i < folios.Length; i++)

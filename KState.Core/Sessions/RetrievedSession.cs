@@ -31,6 +31,9 @@ public sealed unsafe class RetrievedSession
     /// <summary>The session's name.</summary>
     public string Name => Entry.Name;
 
+    /// <summary>Records in the session's stream (its items' records, schema and names), as <c>kstate inspect</c> lists them.</summary>
+    public int StreamRecords => _reader.RecordCount;
+
     /// <summary>Its items as the previous generation listed them, in preservation order.</summary>
     public IReadOnlyList<ItemEntry> Items => Entry.Items;
 
