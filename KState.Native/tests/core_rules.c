@@ -13,11 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <kstate.h>
+#include "scenarios.h"
 
-static char region[512];
-static int fails;
-#define CHECK(cond) do { if (!(cond)) { fails++; \
-    printf("  FAIL line %d: %s (last error: %s)\n", __LINE__, #cond, kstate_last_error()); } } while (0)
 
 static void boot(void) { CHECK(kho_init(region, 8 << 20) == 0); }
 static void next_generation(void)
@@ -370,7 +367,7 @@ static void custom_save_no_space(void)
     CHECK(rc == first_put_error);                       /* the first real error, not "nested records unbalanced" or 0 */
 }
 
-static const struct { const char *name; void (*run)(void); } scenarios[] = {
+static const struct scenario scenarios[] = {
     { "description-name-over-255", description_name_limit },
     { "session-item-name-over-63", session_item_name_limit },
     { "zero-headed-file-is-not-formatted", zero_headed_file_is_not_formatted },
@@ -391,36 +388,5 @@ static const struct { const char *name; void (*run)(void); } scenarios[] = {
 
 int main(int argc, char **argv)
 {
-    int failed = 0, ran = 0;
-    if (argc < 2) {
-        fprintf(stderr, "usage: core_rules REGION [SCENARIO]\n");
-        return 2;
-    }
-    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        if (argc > 2 && strcmp(argv[2], scenarios[i].name) != 0)
-            continue;
-        ran++;
-        snprintf(region, sizeof region, "%s-%zu", argv[1], i);
-        unlink(region);
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            scenarios[i].run();
-            kho_exit();
-            fflush(stdout);
-            _exit(fails != 0);
-        }
-        int status;
-        waitpid(pid, &status, 0);
-        unlink(region);
-        if (WIFSIGNALED(status))
-            printf("FAIL %s: killed by signal %d\n", scenarios[i].name, WTERMSIG(status));
-        else if (WEXITSTATUS(status) != 0)
-            printf("FAIL %s\n", scenarios[i].name);
-        else
-            printf("ok %s\n", scenarios[i].name);
-        failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    printf("%d scenarios, %d failed\n", ran, failed);
-    return failed;
+    return run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0], 0);
 }

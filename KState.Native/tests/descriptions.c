@@ -9,11 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <kstate.h>
+#include "scenarios.h"
 
-static char region[512];
-static int fails;
-#define CHECK(cond) do { if (!(cond)) { fails++; \
-    printf("  FAIL line %d: %s (last error: %s)\n", __LINE__, #cond, kstate_last_error()); } } while (0)
 
 static void next_generation(void)
 {
@@ -217,7 +214,7 @@ static void pointer_filled_in_place(void)
     free(n.v);
 }
 
-static const struct { const char *name; void (*run)(void); } scenarios[] = {
+static const struct scenario scenarios[] = {
     { "rewritten-in-place", rewritten_in_place },
     { "field-table-edited", field_table_edited },
     { "stack-descriptions-reuse-an-address", stack_descriptions_reuse_an_address },
@@ -228,39 +225,5 @@ static const struct { const char *name; void (*run)(void); } scenarios[] = {
 
 int main(int argc, char **argv)
 {
-    int failed = 0;
-    if (argc < 2) {
-        fprintf(stderr, "usage: descriptions REGION [SCENARIO]\n");
-        return 2;
-    }
-    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        if (argc > 2 && strcmp(argv[2], scenarios[i].name) != 0)
-            continue;
-        snprintf(region, sizeof region, "%s-%zu", argv[1], i);
-        unlink(region);
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            if (kho_init(region, 8 << 20) != 0) {
-                printf("  kho_init: %s\n", kstate_last_error());
-                _exit(1);
-            }
-            scenarios[i].run();
-            kho_exit();
-            fflush(stdout);
-            _exit(fails != 0);
-        }
-        int status;
-        waitpid(pid, &status, 0);
-        unlink(region);
-        if (WIFSIGNALED(status))
-            printf("FAIL %s: killed by signal %d\n", scenarios[i].name, WTERMSIG(status));
-        else if (WEXITSTATUS(status) != 0)
-            printf("FAIL %s\n", scenarios[i].name);
-        else
-            printf("ok %s\n", scenarios[i].name);
-        failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    printf("%zu scenarios, %d failed\n", sizeof scenarios / sizeof scenarios[0], failed);
-    return failed;
+    return run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0], 8 << 20);
 }
