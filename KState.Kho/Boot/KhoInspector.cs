@@ -137,9 +137,11 @@ public sealed class KhoInspector : IDisposable
     {
         _memory.ThrowIfClosed();
         blob = default;
-        var s = _handover?.Subtrees.Find(x => x.Name == name);
-        if (s is null) return false;
-        blob = _memory.Phys(s.Value.Phys, (int)s.Value.Size);
+        // SubtreeRef is a struct: List.Find would give a default one, not null, for a missing name.
+        int i = _handover?.Subtrees.FindIndex(x => x.Name == name) ?? -1;
+        if (i < 0) return false;
+        var s = _handover!.Subtrees[i];
+        blob = _memory.Phys(s.Phys, (int)s.Size);
         return true;
     }
 

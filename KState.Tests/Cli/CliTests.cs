@@ -221,7 +221,7 @@ public class CliTests
         Assert.That(Kstate("verify", region.Path).Code, Is.EqualTo(App.Ok), "each folio is checked once, by its stream");
     }
 
-    private static unsafe TestRegion SessionsRegion()
+    internal static unsafe TestRegion SessionsRegion() // CliJsonTests checks its JSON too
     {
         var region = new TestRegion("cli-sessions");
         try
