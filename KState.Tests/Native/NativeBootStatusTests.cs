@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+using KState.Machine.Handover;
 using KState.Tests.Support;
 
 namespace KState.Tests.Native;
@@ -54,5 +56,22 @@ public class NativeBootStatusTests
         using (var inspector = KhoInspector.Open(region.Path)) expected = inspector.BootStatus;
         Assert.That(expected.Kind, Is.EqualTo(KhoBootKind.Damaged));
         Assert.That(Boot(region), Does.StartWith($"kind=4 error=-74 generation=1 offset={expected.Offset} part=map is_kho_boot=0\nreason=cold boot: handover of generation 1 rejected: "));
+    }
+
+    [Test]
+    public void C_sees_a_handover_of_a_future_format_as_incompatible()
+    {
+        using var region = new TestRegion("cbootfuture");
+        Boot(region, finalize: true);
+        // "kho-v1" becomes "kho-v2" behind a valid checksum: only the root tree's own check can tell.
+        var bytes = File.ReadAllBytes(region.Path);
+        var slots = CommitSlot.ReadBoth(bytes.AsSpan(0, Kho.PageSize), out int newest);
+        var slot = slots[newest].Slot!.Value;
+        int area = (int)(slot.AreaPhys - Kho.PhysBase);
+        long value = FdtReader.Parse(bytes.AsSpan(area, (int)slot.FdtSize)).FindProperty("compatible")!.ValueOffset;
+        bytes[area + value + 5] = (byte)'2';
+        (slot with { AreaChecksum = XxHash3.HashToUInt64(bytes.AsSpan(area, (int)slot.AreaBytes)) }).Write(bytes.AsSpan(CommitSlot.OffsetOf(newest), CommitSlot.Size));
+        File.WriteAllBytes(region.Path, bytes);
+        Assert.That(Boot(region), Does.StartWith($"kind=5 error=-74 generation=1 offset={area + value} part=root tree is_kho_boot=0\nreason=cold boot: handover of generation 1 rejected: root tree: compatible is \"kho-v2\""));
     }
 }
