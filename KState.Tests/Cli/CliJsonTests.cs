@@ -1,5 +1,10 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using KState.Cli;
+using KState.Core.Descriptions;
+using KState.Core.Records;
+using KState.Core.Registry;
+using KState.Tests.Descriptions;
 using KState.Machine.Region;
 using KState.TestHost;
 using KState.Tests.Support;
@@ -95,6 +100,58 @@ public class CliJsonTests
             Assert.That(Field(module, "Old").GetProperty("value").GetString(), Is.EqualTo(ulong.MaxValue.ToString()));
             Assert.That(Field(module, "Old").GetProperty("signed").GetInt64(), Is.EqualTo(-1));
             Assert.That(Field(Field(module, "[kstate-test/sub]"), "J").GetProperty("value").GetInt32(), Is.EqualTo(8));
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Rich
+    {
+        public Outer One;
+        public Inner Two0;
+        public Inner Two1;
+        public int Custom;
+        public Ptr<ulong> Kho;
+        public long Big;
+    }
+
+    [Test]
+    public unsafe void Inspect_json_of_nested_structs_struct_arrays_custom_fields_and_kho_pointers_matches_the_documentation()
+    {
+        var inner = KStateDescriptionBuilder<Inner>.Create("clijson/inner", 1, 1).Base((ref Inner i) => ref i.X).Base((ref Inner i) => ref i.Y).Build();
+        var outer = KStateDescriptionBuilder<Outer>.Create("clijson/outer", 1, 1)
+            .Base((ref Outer o) => ref o.Id).Struct((ref Outer o) => ref o.Inner, inner).Base((ref Outer o) => ref o.Tail).Build();
+        var rich = KStateDescriptionBuilder<Rich>.Create("clijson/rich", 2, 1)
+            .Struct((ref Rich r) => ref r.One, outer)
+            .Struct((ref Rich r) => ref r.Two0, inner, count: 2)
+            .Custom((ref Rich r) => ref r.Custom, (w, obj, f) => w.PutUInt32(0xC0FFEE), (ref RecordCursor c, byte* obj, KStateField f) => c.ReadUInt32())
+            .KhoPointer((ref Rich r) => ref r.Kho)
+            .Base((ref Rich r) => ref r.Big)
+            .Build();
+        using var region = new TestRegion("clijsonrich");
+        using (var kho = region.Boot(1 << 20))
+        {
+            using var streams = new KStateStreams(kho);
+            var registry = new KStateRegistry(streams);
+            var value = new Rich { One = new Outer { Id = -5, Inner = new Inner { X = 1, Y = 2 }, Tail = 3 }, Two0 = new Inner { X = 4 }, Two1 = new Inner { Y = 5 }, Big = 1L << 60 };
+            registry.Save(rich, &value, 0xFFFF_FFFF_FFFF_FFF0);
+            kho.FinalizeHandover();
+        }
+        using var doc = Json("Inspect", App.Ok, "inspect", "--json", region.Path);
+        var r = Record(doc, "clijson/rich");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(r.GetProperty("instance").GetString(), Is.EqualTo("0xfffffffffffffff0"));
+            Assert.That(r.GetProperty("version").GetInt32(), Is.EqualTo(2));
+            Assert.That(Field(r, "One").GetProperty("type").GetString(), Is.EqualTo("struct"));
+            Assert.That(Field(Field(r, "One"), "Id").GetProperty("signed").GetInt64(), Is.EqualTo(-5));
+            Assert.That(Field(Field(Field(r, "One"), "Inner"), "Y").GetProperty("value").GetInt32(), Is.EqualTo(2));
+            Assert.That(Field(r, "Two0").GetProperty("type").GetString(), Is.EqualTo("structs"));
+            Assert.That(Field(Field(r, "Two0"), "[1]").GetProperty("fields")[1].GetProperty("value").GetInt32(), Is.EqualTo(5));
+            Assert.That(Field(r, "Custom").GetProperty("type").GetString(), Is.EqualTo("custom"));
+            Assert.That(Field(r, "Custom").GetProperty("value").GetString(), Is.EqualTo("eeffc000"));
+            Assert.That(Field(r, "Kho").GetProperty("type").GetString(), Is.EqualTo("phys"));
+            Assert.That(Field(r, "Kho").GetProperty("phys")[0].GetString(), Is.EqualTo("0x0"));
+            Assert.That(Field(r, "Big").GetProperty("value").GetString(), Is.EqualTo((1UL << 60).ToString()), "above 2^53: a decimal string");
         }
     }
 
