@@ -70,6 +70,21 @@ public static class App
         var compat = new Command("compat", "Can NEW restore what OLD saves? Lists every incompatibility: exit 0 compatible, 1 not") { oldArg, newArg };
         compat.SetAction(r => Compat.Run(r.GetValue(oldArg)!, r.GetValue(newArg)!, stdout, stderr));
         root.Subcommands.Add(compat);
+
+        var schemaSource = new Argument<string>("source") { Description = "Region or schema file (as inspect --schema writes)" };
+        var schemaJson = new Option<bool>("--json") { Description = "Print one JSON object (docs/JSON.md)" };
+        var schemaCommand = new Command("schema", "Show the descriptions a region's KSTATE stream or a schema file holds: fields, kinds, sizes, versions") { schemaSource, schemaJson };
+        schemaCommand.SetAction(r => SchemaCommand.Run(r.GetValue(schemaSource)!, r.GetValue(schemaJson), stdout, stderr));
+        root.Subcommands.Add(schemaCommand);
+
+        var extractRegion = new Argument<string>("region") { Description = "Region file" };
+        var record = new Option<string?>("--record") { Description = "A record's payload: STATE[/INSTANCE], the state as an id (0x... or decimal) or name, the instance id 0 by default" };
+        var subtree = new Option<string?>("--subtree") { Description = "A subtree's blob, by name" };
+        var range = new Option<string[]>("--range") { Description = "Preserved memory: PHYS SIZE (0x... or decimal)", Arity = new ArgumentArity(2, 2), AllowMultipleArgumentsPerToken = true };
+        var output = new Option<string>("--output", "-o") { Description = "File to write", Required = true };
+        var extract = new Command("extract", "Write a record's payload, a subtree or a range of preserved memory to a file (reads only)") { extractRegion, record, subtree, range, output };
+        extract.SetAction(r => Extract.Run(r.GetValue(extractRegion)!, r.GetValue(record), r.GetValue(subtree), r.GetValue(range), r.GetValue(output)!, stdout, stderr));
+        root.Subcommands.Add(extract);
         return root;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using KState.Cli.Json;
 using KState.Inspection;
 using Spectre.Console;
 
@@ -17,7 +18,16 @@ internal static class Inspect
         }
         if (RegionFile.CannotRead(path) is { } why) return CannotRead(stderr, path, why);
         if (!RegionFile.IsRegion(path)) return CannotRead(stderr, path, "not a KState region (it does not begin with the region magic)");
-        using var region = RegionFile.Open(path, stderr);
+        KhoInspector region;
+        try
+        {
+            region = RegionFile.Open(path, stderr);
+        }
+        catch (KStateBusyException e)
+        {
+            return Busy(path, e, json, stdout, stderr);
+        }
+        using var _ = region;
         if (fdt)
         {
             if (!region.HasHandover) return Fail(stderr, $"{path}: no valid handover, so no root tree ({region.Status})");
@@ -69,6 +79,7 @@ internal static class Inspect
         console.Profile.Width = 160;
         console.WriteLine($"region {path}: {region.RegionSize} bytes; scratch 0x{region.Scratch.Phys:x}+{region.Scratch.Size}; memory 0x{region.DataRange.Start:x}..0x{region.DataRange.End:x}");
         console.WriteLine($"status: {region.Status}");
+        console.WriteLine($"boot outcome: {BootText.Describe(region.BootStatus)}");
         var slots = new Table().AddColumns("slot", "state", "generation", "problem");
         foreach (var s in region.Slots) slots.AddRow(s.Index.ToString(), s.State, s.Generation.ToString(), Markup.Escape(s.Problem ?? ""));
         console.Write(slots);
@@ -132,143 +143,31 @@ internal static class Inspect
 
     private static void WriteJson(string path, KhoInspector region, RegionReport? report, string? streamProblem, TextWriter stdout)
     {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteString("region", path);
-            w.WriteNumber("size", region.RegionSize);
-            w.WriteString("status", region.Status);
-            string? problem = Problem(region, report, streamProblem);
-            w.WriteBoolean("valid", problem is null);
-            if (problem is not null) w.WriteString("problem", problem);
-            w.WriteNumber("generation", region.Generation);
-            w.WriteStartObject("scratch");
-            w.WriteNumber("phys", region.Scratch.Phys);
-            w.WriteNumber("size", region.Scratch.Size);
-            w.WriteEndObject();
-            w.WriteStartArray("slots");
-            foreach (var s in region.Slots)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("index", s.Index);
-                w.WriteString("state", s.State);
-                w.WriteNumber("generation", s.Generation);
-                if (s.Problem is not null) w.WriteString("problem", s.Problem);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("subtrees");
-            foreach (var s in region.Subtrees)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", s.Name);
-                w.WriteNumber("phys", s.Phys);
-                w.WriteNumber("size", s.Size);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("preserved");
-            foreach (var b in region.PreservedBlocks)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("phys", b.Phys);
-                w.WriteNumber("order", b.Order);
-                w.WriteBoolean("range", b.IsRange);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("streams");
-            foreach (var s in report?.Streams ?? [])
-            {
-                w.WriteStartObject();
-                w.WriteString("name", s.Name);
-                w.WriteNumber("segments", s.Segments);
-                w.WriteNumber("records", s.Records);
-                w.WriteNumber("bytes", s.Bytes);
-                w.WriteStartArray("live");
-                foreach (var r in s.Live)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("type", r.Type);
-                    w.WriteNumber("state_id", r.StateId);
-                    if (r.StateName is not null) w.WriteString("state", r.StateName);
-                    w.WriteNumber("instance", r.InstanceId);
-                    w.WriteNumber("version", r.Version);
-                    w.WriteNumber("bytes", r.Bytes);
-                    WriteFields(w, "fields", r.Fields);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            WriteSessionsJson(w, report);
-            w.WriteEndObject();
-        }
-        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+        var json = new InspectJson(path, region.RegionSize, region.Status, Problem(region, report, streamProblem) is null,
+            Problem(region, report, streamProblem), JsonMapping.Boot(region.BootStatus), region.Generation,
+            new ScratchJson(JsonMapping.Hex(region.Scratch.Phys), region.Scratch.Size),
+            [.. region.Slots.Select(s => new SlotJson(s.Index, s.State, s.Generation, s.Problem))],
+            [.. region.Subtrees.Select(s => new SubtreeJson(s.Name, JsonMapping.Hex(s.Phys), s.Size))],
+            [.. region.PreservedBlocks.Select(b => new BlockJson(JsonMapping.Hex(b.Phys), b.Order, b.IsRange))],
+            [.. (report?.Streams ?? []).Select(s => new StreamJson(s.Name, s.Segments, s.Records, s.Bytes,
+                [.. s.Live.Select(r => new RecordJson(r.Type, JsonMapping.Hex(r.StateId), r.StateName, JsonMapping.Hex(r.InstanceId), r.Version, r.Bytes,
+                    JsonMapping.Fields(r.Fields)))]))],
+            report?.LiveUpdate is { } u ? new LiveUpdateJson(u.Count, u.Version, u.FinalizedAt.UtcDateTime) : null,
+            [.. (report?.Sessions ?? []).Select(s => new SessionJson(s.Name, s.Stream, [.. s.Items.Select(i => new ItemJson(
+                JsonMapping.Hex(i.Token), Kind(i.Kind), i.Compatible, JsonMapping.Hex(i.RecordId), i.Version, i.Bytes, i.Shared,
+                i.Kind == ItemKind.Description ? JsonMapping.Fields(i.Fields) : null))]))],
+            [.. (report?.SharedData ?? []).Select(d => new SharedDataJson(d.Compatible, JsonMapping.Hex(d.Instance), d.Users, d.Bytes))],
+            report?.SessionProblems ?? []);
+        stdout.WriteLine(JsonSerializer.Serialize(json, CliJson.Default.InspectJson));
     }
 
-    private static void WriteSessionsJson(Utf8JsonWriter w, RegionReport? report)
+    /// <summary>A region another process has booted: nothing can be read, but the outcome is known (exit 2).</summary>
+    private static int Busy(string path, KStateBusyException e, bool json, TextWriter stdout, TextWriter stderr)
     {
-        if (report?.LiveUpdate is { } u)
-        {
-            w.WriteStartObject("live_update");
-            w.WriteNumber("count", u.Count);
-            w.WriteString("version", u.Version);
-            w.WriteString("finalized_at", u.FinalizedAt.UtcDateTime); // ISO 8601, "Z"
-            w.WriteEndObject();
-        }
-        w.WriteStartArray("sessions");
-        foreach (var s in report?.Sessions ?? [])
-        {
-            w.WriteStartObject();
-            w.WriteString("name", s.Name);
-            w.WriteString("stream", s.Stream);
-            w.WriteStartArray("items");
-            foreach (var i in s.Items)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("token", i.Token);
-                w.WriteString("kind", Kind(i.Kind));
-                w.WriteString("compatible", i.Compatible);
-                w.WriteNumber("record_id", i.RecordId);
-                if (i.Version is { } version) w.WriteNumber("version", version);
-                if (i.Bytes is { } bytes) w.WriteNumber("bytes", bytes);
-                w.WriteStartArray("shared");
-                foreach (var compat in i.Shared) w.WriteStringValue(compat);
-                w.WriteEndArray();
-                if (i.Kind == ItemKind.Description) WriteFields(w, "fields", i.Fields);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartArray("shared_data");
-        foreach (var d in report?.SharedData ?? [])
-        {
-            w.WriteStartObject();
-            w.WriteString("compatible", d.Compatible);
-            w.WriteNumber("instance", d.Instance);
-            w.WriteNumber("users", d.Users);
-            if (d.Bytes is { } bytes) w.WriteNumber("bytes", bytes);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartArray("session_problems");
-        foreach (var p in report?.SessionProblems ?? []) w.WriteStringValue(p);
-        w.WriteEndArray();
-    }
-
-    private static void WriteFields(Utf8JsonWriter w, string name, IReadOnlyList<DecodedField> fields)
-    {
-        w.WriteStartObject(name);
-        foreach (var f in fields)
-        {
-            if (f.Children.Count == 0) w.WriteString(f.Name, f.Value);
-            else WriteFields(w, f.Name, f.Children);
-        }
-        w.WriteEndObject();
+        var status = KhoBootStatus.Busy(e.Message);
+        if (json)
+            stdout.WriteLine(JsonSerializer.Serialize(new InspectJson(path, null, "busy", false, e.Message, JsonMapping.Boot(status), 0, null,
+                [], [], [], [], null, [], [], []), CliJson.Default.InspectJson));
+        return CannotRead(stderr, path, $"boot outcome: busy ({e.Message})");
     }
 }

@@ -30,11 +30,24 @@ internal static class RegionFile
     }
 
     /// <summary>True when the file begins with the region magic (the file must be readable).</summary>
-    public static bool IsRegion(string path)
+    /// <exception cref="IOException">The file cannot be opened or read.</exception>
+    public static unsafe bool IsRegion(string path)
     {
-        Span<byte> magic = stackalloc byte[8];
-        using var f = File.OpenRead(path);
-        return f.ReadAtLeast(magic, 8, throwOnEndOfStream: false) == 8 && BinaryPrimitives.ReadUInt64LittleEndian(magic) == Magic;
+        // Read with open(2), not FileStream: .NET takes a shared flock on every file it opens for reading, which a
+        // booted region's lock refuses, and the tool would say "being used by another process" instead of "busy".
+        int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC);
+        if (fd < 0) throw new IOException($"{path}: {Stdlib.strerror(Stdlib.GetLastError())}");
+        try
+        {
+            ulong magic = 0;
+            long n = Syscall.pread(fd, &magic, 8, 0);
+            if (n < 0) throw new IOException($"{path}: {Stdlib.strerror(Stdlib.GetLastError())}");
+            return n == 8 && BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(&magic, 8)) == Magic;
+        }
+        finally
+        {
+            Syscall.close(fd);
+        }
     }
 
     /// <summary>Opens a region for reading; a mode open to group or others is a warning on <paramref name="stderr"/>.</summary>

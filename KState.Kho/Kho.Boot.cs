@@ -18,8 +18,13 @@ public sealed partial class Kho
     /// <summary>Generation of the handover this boot ingested (0 on a cold boot).</summary>
     public ulong BootGeneration { get; private set; }
 
-    /// <summary>What boot found: "kho boot, generation N" or why it was cold (no handover, a damaged slot, a bad root tree...).</summary>
-    public string BootReport { get; private set; } = "";
+    /// <summary>What boot found: "kho boot, generation N" or why it was cold (no handover, a damaged slot, a bad root
+    /// tree...). The same text as <see cref="BootStatus"/>'s <see cref="KhoBootStatus.Reason"/>.</summary>
+    public string BootReport => BootStatus.Reason;
+
+    /// <summary>What boot found, as data (<c>kho_boot_status</c>): a first start, a handover booted, none, one
+    /// consumed already, a damaged one (with the part and the region offset of the damage) or an incompatible one.</summary>
+    public KhoBootStatus BootStatus { get; private set; } = new(KhoBootKind.None, 0, null, null, null, "");
 
     /// <summary>Number of preserved blocks the ingested handover carried.</summary>
     public int IncomingBlocks { get; private set; }
@@ -39,23 +44,28 @@ public sealed partial class Kho
         CommitSlot? chosen = newest < 0 ? null : slots[newest].Slot;
 
         string report;
+        KhoBootStatus status; // its reason is the report, complete only at the end
         if (chosen is not { State: CommitState.Committed } slotToBoot)
         {
             report = chosen is null ? "cold boot: no handover" : $"cold boot: newest handover (generation {chosen.Value.Generation}) was {chosen.Value.State.ToString().ToLowerInvariant()}";
+            status = BootDiagnosis.Cold(_mem.Created, slots, newest, "");
         }
         else
         {
+            var check = HandoverCheck.CommitSlot;
             try
             {
-                Ingest(slotToBoot);
+                Ingest(slotToBoot, ref check);
                 IsKhoBoot = true;
                 BootGeneration = slotToBoot.Generation;
                 report = $"kho boot: generation {slotToBoot.Generation}, {IncomingBlocks} preserved blocks, {_incomingSubtrees.Count} subtrees";
+                status = new KhoBootStatus(KhoBootKind.Handover, slotToBoot.Generation, null, null, null, "");
             }
             catch (KStateCorruptException e)
             {
                 ResetIncoming();
                 report = $"cold boot: handover of generation {slotToBoot.Generation} rejected: {e.Message}";
+                status = BootDiagnosis.Rejected(_mem, slotToBoot, check, e, ""); // before poisoning overwrites the rejected tree
             }
         }
         if (!IsKhoBoot) _memory.AddFreeRange(_layout.DataStartPage, _layout.TotalPages);
@@ -70,7 +80,7 @@ public sealed partial class Kho
         if (chosen is { State: CommitState.Committed } c) (c with { State = CommitState.Consumed }).Write(SlotSpan(newest));
         _map.ClearAll();
         if (problems.Count > 0) report += "; " + string.Join("; ", problems);
-        BootReport = report;
+        BootStatus = status with { Reason = report };
     }
 
     private void ResetIncoming()
@@ -83,9 +93,9 @@ public sealed partial class Kho
     }
 
     /// <summary>Validates a committed handover completely, then reserves what it preserved.</summary>
-    private void Ingest(CommitSlot slot)
+    private void Ingest(CommitSlot slot, ref HandoverCheck check)
     {
-        var h = HandoverValidator.Validate(_mem, _layout, _map, slot);
+        var h = HandoverValidator.Validate(_mem, _layout, _map, slot, ref check);
         BuildAllocator(h.Incoming);
         h.Incoming[h.AreaPage] = 0; // the area is KHO's own: restored here, never listed as a leak
         _memory.ClaimReserved(h.AreaPage, slot.AreaOrder);

@@ -3,8 +3,13 @@ using System.Text;
 
 namespace KState.Inspection;
 
-/// <summary>A field value decoded for people: a name, a rendering, and the fields of a nested struct or subsection.</summary>
-public sealed record DecodedField(string Name, string Value, IReadOnlyList<DecodedField> Children);
+/// <summary>A field value decoded for people: a name, a rendering, and the fields of a nested struct or subsection;
+/// <see cref="Typed"/> is the same value for programs.</summary>
+public sealed record DecodedField(string Name, string Value, IReadOnlyList<DecodedField> Children)
+{
+    /// <summary>The value typed (integers, text, bytes, folios...), for machine-readable output.</summary>
+    public FieldValue Typed { get; init; } = new(FieldValueKind.Bytes) { Bytes = [] };
+}
 
 /// <summary>
 /// Decodes records with the schema their stream carries, without the program that wrote them (as CRIU's crit
@@ -19,10 +24,14 @@ internal static class RecordDecoder
     public static IReadOnlyList<DecodedField> Decode(Record record, KStateSchema schema)
     {
         if (!schema.Descriptions.TryGetValue(record.StateId, out var d))
-            return [new DecodedField("(payload)", Hex(record.Payload), [])];
+            return [new DecodedField("(payload)", Hex(record.Payload), []) { Typed = Raw(record.Payload) }];
         var c = record.Cursor;
         var fields = DecodeBody(ref c, d, (int)record.Version, schema, 0);
-        if (c.Remaining != 0) fields.Add(new DecodedField("(trailing)", Hex(c.ReadSpan(c.Remaining)), []));
+        if (c.Remaining != 0)
+        {
+            var trailing = c.ReadSpan(c.Remaining);
+            fields.Add(new DecodedField("(trailing)", Hex(trailing), []) { Typed = Raw(trailing) });
+        }
         return fields;
     }
 
@@ -36,8 +45,9 @@ internal static class RecordDecoder
             {
                 if (version <= f.VersionId)
                 {
-                    c.Skip(FieldBytes(f.Size, f.Count, c.Offset));
-                    list.Add(new DecodedField(f.Name, $"(deprecated: {f.Size * f.Count} bytes skipped)", []));
+                    int skipped = FieldBytes(f.Size, f.Count, c.Offset);
+                    c.Skip(skipped);
+                    list.Add(new DecodedField(f.Name, $"(deprecated: {f.Size * f.Count} bytes skipped)", []) { Typed = new(FieldValueKind.Deprecated) { Length = skipped } });
                 }
                 continue;
             }
@@ -50,9 +60,14 @@ internal static class RecordDecoder
         {
             var inner = sub.Cursor;
             if (schema.Descriptions.TryGetValue(sub.StateId, out var s))
-                list.Add(new DecodedField($"[{s.Name}]", $"subsection v{sub.Version}", DecodeBody(ref inner, s, (int)sub.Version, schema, depth + 1)));
+                list.Add(new DecodedField($"[{s.Name}]", $"subsection v{sub.Version}", DecodeBody(ref inner, s, (int)sub.Version, schema, depth + 1))
+                    { Typed = new(FieldValueKind.Subsection) { Version = sub.Version, StateId = sub.StateId } });
             else
-                list.Add(new DecodedField($"[0x{sub.StateId:x16}]", $"unknown subsection v{sub.Version}: {Hex(inner.ReadSpan(inner.Remaining))}", []));
+            {
+                var raw = inner.ReadSpan(inner.Remaining);
+                list.Add(new DecodedField($"[0x{sub.StateId:x16}]", $"unknown subsection v{sub.Version}: {Hex(raw)}", [])
+                    { Typed = new(FieldValueKind.Subsection) { Version = sub.Version, StateId = sub.StateId, Bytes = raw.ToArray(), Length = raw.Length } });
+            }
         }
         return list;
     }
@@ -73,25 +88,29 @@ internal static class RecordDecoder
                 var bytes = c.ReadSpan(FieldBytes(f.Size, n, c.Offset));
                 if (n == 1 && f.Size is 1 or 2 or 4 or 8)
                 {
-                    ulong v = f.Size switch { 1 => bytes[0], 2 => BinaryPrimitives.ReadUInt16LittleEndian(bytes), 4 => BinaryPrimitives.ReadUInt32LittleEndian(bytes), _ => BinaryPrimitives.ReadUInt64LittleEndian(bytes) };
-                    long signed = f.Size switch { 1 => (sbyte)v, 2 => (short)v, 4 => (int)v, _ => (long)v };
-                    return new DecodedField(f.Name, signed < 0 ? $"{signed} (0x{v:x})" : $"{v} (0x{v:x})", []);
+                    return new DecodedField(f.Name, Integer(bytes, f.Size), [])
+                        { Typed = new(FieldValueKind.Integer) { Integer = LittleEndian(bytes, f.Size), Size = f.Size } };
                 }
-                return new DecodedField(f.Name, Text(bytes) ?? Hex(bytes), []);
+                return new DecodedField(f.Name, Text(bytes) ?? Hex(bytes), []) { Typed = Typed(bytes) };
             case FieldKind.Pointer:
                 if (f.CountField is null) n = (int)c.ReadUInt32();
-                if (n == 0) return new DecodedField(f.Name, "NULL", []);
+                if (n == 0) return new DecodedField(f.Name, "NULL", []) { Typed = new(FieldValueKind.Pointer) { Size = f.Size } };
                 var blob = c.ReadBlobView(verify: true); // data segments are checked against their checksum too
+                // A large blob is not copied: its length says what extract would write.
+                byte[]? kept = blob.Length <= FieldValue.MaxPointerBytes ? new byte[blob.Length] : null;
+                if (kept is not null) blob.CopyTo(kept);
+                bool integer = n == 1 && f.Size is 1 or 2 or 4 or 8 && kept?.Length == f.Size; // one integer, as a base field of that size
+                string? text = kept is null || integer ? null : Text(kept);
+                var pointer = new FieldValue(FieldValueKind.Pointer)
+                    { Size = f.Size, Count = n, Length = (int)blob.Length, Text = text?[1..^1], Bytes = text is null ? kept : null };
                 if (blob.Length <= MaxShownBytes)
-                {
-                    var shown = new byte[blob.Length];
-                    blob.CopyTo(shown);
-                    return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes: {Text(shown) ?? Hex(shown)}", []);
-                }
-                return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes ({blob.Length} bytes)", []);
+                    return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes: {(integer ? Integer(kept, f.Size) : text ?? Hex(kept))}", []) { Typed = pointer };
+                return new DecodedField(f.Name, $"-> {n} x {f.Size} bytes ({blob.Length} bytes)", []) { Typed = pointer };
             case FieldKind.KhoPointer:
             case FieldKind.Folio:
                 var parts = new List<string>();
+                var folios = new List<FolioValue>();
+                var phys = new List<ulong>();
                 for (int i = 0; i < n; i++)
                 {
                     long at = c.Offset;
@@ -102,8 +121,11 @@ internal static class RecordDecoder
                         if (v != 0 && !c.FolioMatches(v, hash)) Throw.Corrupt($"{f.Name}: folio 0x{v & ~0xFFFUL:x} is missing or its contents do not match their checksum", at);
                     }
                     parts.Add(v == 0 ? "none" : f.Kind == FieldKind.Folio ? $"folio 0x{v & ~0xFFFUL:x} order {v & 0xFFF}" : $"phys 0x{v:x}");
+                    if (f.Kind == FieldKind.Folio) folios.Add(new FolioValue(v & ~0xFFFUL, (int)(v & 0xFFF)));
+                    else phys.Add(v);
                 }
-                return new DecodedField(f.Name, string.Join(", ", parts), []);
+                return new DecodedField(f.Name, string.Join(", ", parts), [])
+                    { Typed = f.Kind == FieldKind.Folio ? new(FieldValueKind.Folios) { Folios = folios } : new(FieldValueKind.Phys) { Phys = phys } };
             case FieldKind.Struct:
                 var children = new List<DecodedField>();
                 schema.Descriptions.TryGetValue(f.NestedId, out var nested);
@@ -111,19 +133,46 @@ internal static class RecordDecoder
                 {
                     if (!c.TryReadNested(out var rec)) Throw.Corrupt($"{f.Name}[{i}]: nested record missing", c.Offset);
                     var inner = rec.Cursor;
-                    children.Add(nested is null
-                        ? new DecodedField($"[{i}]", Hex(inner.ReadSpan(inner.Remaining)), [])
-                        : new DecodedField($"[{i}]", $"{nested.Name} v{rec.Version}", DecodeBody(ref inner, nested, (int)rec.Version, schema, depth + 1)));
+                    if (nested is null)
+                    {
+                        var raw = inner.ReadSpan(inner.Remaining);
+                        children.Add(new DecodedField($"[{i}]", Hex(raw), []) { Typed = Raw(raw) });
+                    }
+                    else
+                        children.Add(new DecodedField($"[{i}]", $"{nested.Name} v{rec.Version}", DecodeBody(ref inner, nested, (int)rec.Version, schema, depth + 1))
+                            { Typed = new(FieldValueKind.Struct) { Version = rec.Version } });
                 }
-                return new DecodedField(f.Name, n == 1 ? children[0].Value : $"{n} structs", n == 1 ? children[0].Children : children);
+                return n == 1
+                    ? new DecodedField(f.Name, children[0].Value, children[0].Children) { Typed = children[0].Typed }
+                    : new DecodedField(f.Name, $"{n} structs", children) { Typed = new(FieldValueKind.Structs) { Count = n } };
             case FieldKind.Custom:
                 if (!c.TryReadNested(out var custom)) Throw.Corrupt($"{f.Name}: custom bytes missing", c.Offset);
                 var cc = custom.Cursor;
-                return new DecodedField(f.Name, $"custom: {Hex(cc.ReadSpan(cc.Remaining))}", []);
+                var customBytes = cc.ReadSpan(cc.Remaining);
+                return new DecodedField(f.Name, $"custom: {Hex(customBytes)}", []) { Typed = new(FieldValueKind.Custom) { Bytes = customBytes.ToArray(), Length = customBytes.Length } };
             default:
                 throw new KStateCorruptException($"{f.Name}: kind {f.Kind} cannot be decoded", c.Offset);
         }
     }
+
+    private static ulong LittleEndian(ReadOnlySpan<byte> bytes, int size) => size switch
+    {
+        1 => bytes[0], 2 => BinaryPrimitives.ReadUInt16LittleEndian(bytes), 4 => BinaryPrimitives.ReadUInt32LittleEndian(bytes), _ => BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+    };
+
+    /// <summary>"42 (0x2a)"; negative when the top bit is set, "-1 (0xffffffff)" (the schema does not say signed).</summary>
+    private static string Integer(ReadOnlySpan<byte> bytes, int size)
+    {
+        ulong v = LittleEndian(bytes, size);
+        long signed = size switch { 1 => (sbyte)v, 2 => (short)v, 4 => (int)v, _ => (long)v };
+        return signed < 0 ? $"{signed} (0x{v:x})" : $"{v} (0x{v:x})";
+    }
+
+    private static FieldValue Raw(ReadOnlySpan<byte> bytes) => new(FieldValueKind.Bytes) { Bytes = bytes.ToArray(), Length = bytes.Length };
+
+    /// <summary>Text when the bytes are printable ASCII (NUL-padded), else bytes.</summary>
+    private static FieldValue Typed(ReadOnlySpan<byte> bytes) =>
+        Text(bytes) is { } text ? new(FieldValueKind.Text) { Text = text[1..^1], Length = bytes.Length } : Raw(bytes);
 
     /// <summary>Printable ASCII (NUL-padded) as a quoted string, or null.</summary>
     private static string? Text(ReadOnlySpan<byte> bytes)

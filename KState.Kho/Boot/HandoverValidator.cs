@@ -19,20 +19,34 @@ internal static class HandoverValidator
     /// <exception cref="KStateCorruptException">Anything is wrong; the message says what and where.</exception>
     public static ValidatedHandover Validate(RegionMemory memory, Layout layout, PreservationMap map, CommitSlot slot)
     {
+        var check = HandoverCheck.CommitSlot;
+        return Validate(memory, layout, map, slot, ref check);
+    }
+
+    /// <summary>As <see cref="Validate(RegionMemory, Layout, PreservationMap, CommitSlot)"/>; <paramref name="check"/>
+    /// names the check running when it throws (the part that is damaged).</summary>
+    public static ValidatedHandover Validate(RegionMemory memory, Layout layout, PreservationMap map, CommitSlot slot, ref HandoverCheck check)
+    {
+        check = HandoverCheck.CommitSlot;
         if (!layout.IsBlock(slot.AreaPhys, slot.AreaOrder, out ulong areaPage) || areaPage < layout.DataStartPage)
             Throw.Corrupt($"commit: root tree area 0x{slot.AreaPhys:x} order {slot.AreaOrder} is not a block of allocatable memory");
         ulong areaSize = Layout.PageSize << slot.AreaOrder;
         if (slot.AreaBytes > areaSize || slot.FdtSize > slot.AreaBytes)
             Throw.Corrupt($"commit: area of {slot.AreaBytes} bytes with a {slot.FdtSize}-byte root tree does not fit order {slot.AreaOrder}");
+        check = HandoverCheck.RootTreeArea;
         ReadOnlySpan<byte> area = memory.Pages(areaPage, slot.AreaOrder)[..(int)slot.AreaBytes];
         if (XxHash3.HashToUInt64(area) != slot.AreaChecksum) Throw.Corrupt("commit: root tree area checksum mismatch", (long)(areaPage << Layout.PageShift));
+        check = HandoverCheck.Map;
         if (map.Checksum() != slot.MapChecksum) Throw.Corrupt("commit: preserved-memory map checksum mismatch", (long)layout.MapOffset);
+        check = HandoverCheck.MapSummary;
         long stray = map.StraySummaryBit();
         if (stray >= 0) Throw.Corrupt($"preserved-memory map: summary bit {stray} names a map page past the end of the map", (long)layout.SummaryOffset + stray / 8);
 
         var fdt = area[..(int)slot.FdtSize].ToArray();
+        check = HandoverCheck.RootTree;
         var subtrees = RootTree.Parse(fdt, slot.Generation, layout, slot.AreaPhys, slot.AreaBytes);
 
+        check = HandoverCheck.Map;
         var incoming = new PageMap(layout.TotalPages);
         map.CopyTo(incoming);
         int blocks = MapValidator.Validate(incoming, layout);

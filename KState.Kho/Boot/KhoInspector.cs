@@ -41,20 +41,24 @@ public sealed class KhoInspector : IDisposable
         Slots = slots;
         if (newest is { State: CommitState.Committed } committed)
         {
+            var check = HandoverCheck.CommitSlot;
             try
             {
-                _handover = HandoverValidator.Validate(memory, layout, new PreservationMap(memory, layout), committed);
+                _handover = HandoverValidator.Validate(memory, layout, new PreservationMap(memory, layout), committed, ref check);
                 Status = $"committed handover, generation {committed.Generation}";
+                BootStatus = new KhoBootStatus(KhoBootKind.Handover, committed.Generation, null, null, null, Status);
             }
             catch (KStateCorruptException e)
             {
                 Problem = e;
                 Status = $"handover of generation {committed.Generation} is invalid: {e.Message}";
+                BootStatus = BootDiagnosis.Rejected(memory, committed, check, e, Status);
             }
         }
         else
         {
             Status = newest is null ? "no handover" : $"no handover: the newest (generation {newest.Value.Generation}) was {newest.Value.State.ToString().ToLowerInvariant()}";
+            BootStatus = BootDiagnosis.Cold(false, read, newestIndex, Status);
         }
         if (_handover is null && Problem is null && slots.Find(s => s.Problem is not null) is { } damaged)
             Problem = new KStateCorruptException($"commit slot {damaged.Index} is damaged ({damaged.Problem})", CommitSlot.OffsetOf(damaged.Index));
@@ -102,6 +106,10 @@ public sealed class KhoInspector : IDisposable
     /// <summary>Both commit slots.</summary>
     public IReadOnlyList<CommitSlotInfo> Slots { get; }
 
+    /// <summary>What a boot of the region now would find (never <see cref="KhoBootKind.First"/>: the region exists),
+    /// as data; its reason is <see cref="Status"/>.</summary>
+    public KhoBootStatus BootStatus { get; }
+
     /// <summary>One line: what the region holds.</summary>
     public string Status { get; }
 
@@ -129,9 +137,11 @@ public sealed class KhoInspector : IDisposable
     {
         _memory.ThrowIfClosed();
         blob = default;
-        var s = _handover?.Subtrees.Find(x => x.Name == name);
-        if (s is null) return false;
-        blob = _memory.Phys(s.Value.Phys, (int)s.Value.Size);
+        // SubtreeRef is a struct: List.Find would give a default one, not null, for a missing name.
+        int i = _handover?.Subtrees.FindIndex(x => x.Name == name) ?? -1;
+        if (i < 0) return false;
+        var s = _handover!.Subtrees[i];
+        blob = _memory.Phys(s.Phys, (int)s.Size);
         return true;
     }
 

@@ -32,6 +32,9 @@ internal sealed unsafe class RegionMemory
     /// <summary>The region file's path.</summary>
     public string Path => _region.Path;
 
+    /// <summary>True when this process created the region (a first start).</summary>
+    public bool Created => _region.Created;
+
     /// <summary>True once <see cref="Close"/> ran: no new lease is given, whatever is still in flight.</summary>
     public bool IsClosed
     {

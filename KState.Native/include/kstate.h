@@ -189,6 +189,29 @@ int kstate_session_discard(struct kstate_session *session, uint64_t token);
  * even one holding the same fd: finalize and kho_exit before sending the fd on. */
 int kho_init_fd(int fd, uint64_t size);
 
+/* The boot outcome as data: what kho_init found, so that a program tells a first start from lost state. */
+enum kho_boot_kind {
+    KHO_BOOT_FIRST = 0,          /* a region created by this boot */
+    KHO_BOOT_HANDOVER = 1,       /* a committed handover was found and booted */
+    KHO_BOOT_NONE = 2,           /* an existing region with no handover (never finalized, or aborted) */
+    KHO_BOOT_CONSUMED = 3,       /* the newest handover was already booted by an earlier generation */
+    KHO_BOOT_DAMAGED = 4,        /* a handover or commit slot was there but failed validation: booted cold */
+    KHO_BOOT_INCOMPATIBLE = 5,   /* a handover of a format version this library cannot read: booted cold */
+    KHO_BOOT_BUSY = 6,           /* never returned by kho_boot_status (kho_init gave -EBUSY); the tools report it */
+};
+struct kho_boot_status {
+    int kind;                    /* enum kho_boot_kind */
+    int error;                   /* for DAMAGED/INCOMPATIBLE: the negative errno the check gave (-EBADMSG), else 0 */
+    uint64_t generation;         /* the handover's generation (booted, consumed, aborted, rejected), 0 if none */
+    uint64_t offset;             /* for DAMAGED/INCOMPATIBLE: byte offset in the region of what failed (the part's
+                                    start when a checksum caught it), else 0 */
+    char part[32];               /* for DAMAGED: "commit slot N", "root tree", "map" or "map summary"; INCOMPATIBLE:
+                                    "root tree"; else "" */
+    char reason[224];            /* the same text the tools print (UTF-8, cut to fit, NUL-terminated) */
+};
+/* The outcome of this process's boot. -EINVAL status is NULL or no region is booted. */
+int kho_boot_status(struct kho_boot_status *status);
+
 #ifdef __cplusplus
 }
 

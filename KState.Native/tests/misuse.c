@@ -26,6 +26,7 @@ static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_vi
     const void *blob = NULL;
     size_t size = 0;
     struct kstate_session *s = NULL;
+    struct kho_boot_status status;
 
     EQ(kho_exit(), -EINVAL);
     CHECK(!is_kho_boot());
@@ -48,6 +49,7 @@ static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_vi
     CHECK(kho_restore_phys(stale_phys, 4096) == NULL);
     EQ(kho_add_subtree("misuse", "x", 1), -EINVAL);
     EQ(kho_retrieve_subtree("misuse", &blob, &size), -EINVAL);
+    EQ(kho_boot_status(&status), -EINVAL);                 /* nothing booted */
     EQ(kho_finalize(), -EINVAL);
     EQ(kho_abort(), -EINVAL);
     EQ(kstate_save_state(&one_state, &o, 1), -EINVAL);
@@ -93,6 +95,7 @@ static void booted_nonsense(void)
     EQ(kho_add_subtree("misuse", NULL, 1), -EINVAL);
     EQ(kho_retrieve_subtree(NULL, &blob, &size), -EINVAL);
     EQ(kho_retrieve_subtree("misuse", NULL, NULL), -EINVAL);
+    EQ(kho_boot_status(NULL), -EINVAL);
     EQ(kstate_save_state(NULL, &o, 1), -EINVAL);
     EQ(kstate_save_state(&one_state, NULL, 1), -EINVAL);
     EQ(kstate_register(&one_state, NULL, 1), -EINVAL);
