@@ -161,6 +161,20 @@ public class InitWaitTests
     }
 
     [Test]
+    public void A_finalized_Kho_lets_go_only_once_a_call_in_flight_has_ended_since_that_call_may_still_write()
+    {
+        using var r = new TestRegion("wait");
+        var old = r.Boot(4 << 20);
+        old.FinalizeHandover();
+        old.Memory.AddRef(); // a call in flight on another thread (a folio being zeroed, a record being written)
+        old.Dispose();
+        Assert.That(() => Kho.InitWait(r.Path, 0, TimeSpan.Zero), Throws.TypeOf<KStateTimeoutException>());
+        old.Memory.Release(); // the call ends: the region is let go, then unmapped
+        using var kho = Kho.InitWait(r.Path, 0, TimeSpan.Zero);
+        Assert.That(kho.IsKhoBoot, Is.True, kho.BootReport);
+    }
+
+    [Test]
     public void A_negative_timeout_is_invalid_and_creates_nothing()
     {
         using var r = new TestRegion("wait");
