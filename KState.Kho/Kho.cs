@@ -195,7 +195,9 @@ public sealed unsafe partial class Kho : IDisposable
     internal RegionMemory Memory => _mem;
 
     /// <summary>Unmaps and unlocks the region (<c>kho_exit</c>). After <see cref="FinalizeHandover"/> this is the "kexec";
-    /// without it, the next boot is a cold boot. A call in flight on another thread finishes first: the region is
+    /// without it, the next boot is a cold boot. Letting go of the region's lock is the first step, before the unmap,
+    /// so a successor waiting in <see cref="InitWait(string, ulong, TimeSpan, KhoOptions?)"/> boots while this one tears
+    /// down; a call still in flight on another thread may write, so the lock goes when it ends. A call in flight on another thread finishes first: the region is
     /// unmapped when the last one ends, and every call after this throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {

@@ -70,6 +70,7 @@ internal static unsafe class ErrorText
         [28] = Utf8("no space: the file system or the stream is full (ENOSPC)"),
         [71] = Utf8("record version out of the description's range (EPROTO)"),
         [74] = Utf8("corrupt stream or handover (EBADMSG)"),
+        [110] = Utf8("timed out: another process still has the region booted (ETIMEDOUT)"),
     };
 
     private static readonly nint Unknown = Utf8("unknown error");

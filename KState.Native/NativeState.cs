@@ -14,16 +14,16 @@ internal static partial class NativeState
 
     [ThreadStatic] private static nint t_lastError;
 
-    public static void Boot(ReadOnlySpan<byte> path, ulong size)
+    public static void Boot(ReadOnlySpan<byte> path, ulong size, TimeSpan? wait = null)
     {
-        lock (Gate)
+        lock (Gate) // held while waiting too: this process has no region then, and a second boot must not race the first
         {
-            if (Kho is not null) throw new KStateBusyException("kho_init: this process has already booted a region (kho_exit first)");
-            Install(Kho.Init(path, size));
+            if (Kho is not null) throw new KStateBusyException($"{(wait is null ? "kho_init" : "kho_init_wait")}: this process has already booted a region (kho_exit first)");
+            Install(wait is { } w ? Kho.InitWait(path, size, w) : Kho.Init(path, size));
         }
     }
 
-    /// <summary><c>kho_init_fd</c>: as <see cref="Boot(ReadOnlySpan{byte}, ulong)"/> on an open file; the fd stays the caller's.</summary>
+    /// <summary><c>kho_init_fd</c>: as <see cref="Boot(ReadOnlySpan{byte}, ulong, TimeSpan?)"/> on an open file; the fd stays the caller's.</summary>
     public static void Boot(int fd, ulong size)
     {
         lock (Gate)

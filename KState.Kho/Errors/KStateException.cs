@@ -31,6 +31,9 @@ public enum KStateErrno
 
     /// <summary>The region, handover or stream is corrupt.</summary>
     EBADMSG = 74,
+
+    /// <summary>A wait for the region ran out of time (<c>kho_init_wait</c>).</summary>
+    ETIMEDOUT = 110,
 }
 
 /// <summary>
@@ -109,6 +112,13 @@ public sealed class KStateExistsException(string message) : KStateException(mess
     public override int Errno => (int)KStateErrno.EEXIST;
 }
 
+/// <summary>A wait for the region ran out of time while another process still had it booted (ETIMEDOUT).</summary>
+public sealed class KStateTimeoutException(string message) : KStateException(message)
+{
+    /// <inheritdoc/>
+    public override int Errno => (int)KStateErrno.ETIMEDOUT;
+}
+
 /// <summary>Throw helpers, kept out of line so hot methods stay small and inlineable.</summary>
 internal static class Throw
 {
@@ -120,6 +130,7 @@ internal static class Throw
     [DoesNotReturn] public static void OutOfMemory(string message) => throw new KStateOutOfMemoryException(message);
     [DoesNotReturn] public static void NoSpace(string message) => throw new KStateNoSpaceException(message);
     [DoesNotReturn] public static void Version(string message) => throw new KStateVersionException(message);
+    [DoesNotReturn] public static void Timeout(string message) => throw new KStateTimeoutException(message);
 
     /// <summary>A folio order outside 0..MaxOrder (the message is built here, out of the hot caller).</summary>
     [DoesNotReturn] public static void BadOrder(int order) =>

@@ -37,13 +37,15 @@ internal sealed unsafe partial class ShmRegion : IDisposable
     /// <summary>Adopts <paramref name="path"/> if it exists, else creates it with <paramref name="create"/>'s size and header.</summary>
     /// <param name="path">The region file.</param>
     /// <param name="create">The layout of a new region, or null to adopt only.</param>
-    public static ShmRegion OpenOrCreate(string path, Layout? create)
+    /// <param name="wait">Null refuses a region another process has booted (busy); otherwise how long to wait for it
+    /// to let go (<see cref="Timeout.InfiniteTimeSpan"/>: no limit) before a <see cref="KStateTimeoutException"/>.</param>
+    public static ShmRegion OpenOrCreate(string path, Layout? create, TimeSpan? wait = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         for (int attempt = 0; ; attempt++)
         {
             int fd = Syscall.open(path, OpenFlags.O_RDWR | OpenExisting);
-            if (fd >= 0) return Adopt(path, fd, writable: true);
+            if (fd >= 0) return Adopt(path, fd, writable: true, wait: wait);
             var e = PosixError.Last;
             if (e != Errno.ENOENT) PosixError.Throw(e, $"region {path}");
             if (create is null) Throw.NotFound($"region {path} does not exist and no size was given to create it");
@@ -66,7 +68,7 @@ internal sealed unsafe partial class ShmRegion : IDisposable
         return Adopt(path, fd, writable: false, sharedMode);
     }
 
-    private static ShmRegion Adopt(string path, int fd, bool writable, Action<string>? sharedMode = null)
+    private static ShmRegion Adopt(string path, int fd, bool writable, Action<string>? sharedMode = null, TimeSpan? wait = null)
     {
         try
         {
@@ -75,7 +77,8 @@ internal sealed unsafe partial class ShmRegion : IDisposable
             int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFL);
             if (flags < 0 || Syscall.fcntl(fd, FcntlCommand.F_SETFL, flags & ~NativeConvert.FromOpenFlags(OpenFlags.O_NONBLOCK)) < 0)
                 PosixError.Throw(PosixError.Last, $"region {path}: fcntl");
-            Lock(path, fd, writable ? Libc.LOCK_EX : Libc.LOCK_SH);
+            if (wait is { } w) LockWaiting(path, fd, w);
+            else Lock(path, fd, writable ? Libc.LOCK_EX : Libc.LOCK_SH);
             var st = Stat(path, fd); // again under the lock: owner, mode and size as the lock holder sees them
             if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {path} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
             var access = st.st_mode & FilePermissions.ACCESSPERMS;
@@ -173,6 +176,23 @@ internal sealed unsafe partial class ShmRegion : IDisposable
         if (Libc.Flock(fd, op | Libc.LOCK_NB) != 0) PosixError.Throw(PosixError.Last, $"region {path}");
     }
 
+    /// <summary>Takes the exclusive lock, waiting at most <paramref name="wait"/> for its holder to let go. Polls
+    /// with LOCK_NB and a short sleep rather than blocking in flock: a blocked flock cannot be called off at the
+    /// deadline (only a signal ends it), and one left behind in a helper thread would later take the lock for nobody.</summary>
+    private static void LockWaiting(string path, int fd, TimeSpan wait)
+    {
+        long deadline = wait == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)Math.Ceiling(wait.TotalMilliseconds);
+        while (Libc.Flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) != 0)
+        {
+            var e = PosixError.Last;
+            if (e == Errno.EINTR) continue;
+            if (e != Errno.EWOULDBLOCK) PosixError.Throw(e, $"region {path}");
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0) Throw.Timeout($"region {path}: still booted by another process after waiting {wait.TotalMilliseconds} ms (it has not finalized and let go, nor exited)");
+            Thread.Sleep(1); // polled every millisecond: the let-go is on the blackout's path, and a poll costs one syscall
+        }
+    }
+
     private static Stat Stat(string path, int fd)
     {
         if (Syscall.fstat(fd, out var st) != 0) PosixError.Throw(PosixError.Last, $"region {path}: fstat");
@@ -201,6 +221,7 @@ internal sealed unsafe partial class ShmRegion : IDisposable
 
     public void Dispose()
     {
+        // Unlocked first, before the unmap: a successor waiting for the lock (Kho.InitWait) boots while this one tears down.
         // Unlock explicitly: a child forked by this process but not yet exec'd shares the open file description,
         // and would otherwise keep the lock until its exec closes the descriptor.
         if (_fd >= 0) Libc.Flock(_fd, Libc.LOCK_UN);

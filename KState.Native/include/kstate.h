@@ -189,6 +189,12 @@ int kstate_session_discard(struct kstate_session *session, uint64_t token);
  * even one holding the same fd: finalize and kho_exit before sending the fd on. */
 int kho_init_fd(int fd, uint64_t size);
 
+/* As kho_init, but while another process has the region booted it waits, for at most timeout_ms, until that
+ * process has finalized and let go of the region (kho_exit lets go first, before it unmaps) or has exited; then
+ * boots on its handover, or cold if it exited without finalizing. -ETIMEDOUT when the time runs out (the region is
+ * untouched); timeout_ms 0 tries once. Other threads' KState calls wait until it returns. */
+int kho_init_wait(const char *region_path, uint64_t size, unsigned int timeout_ms);
+
 /* The boot outcome as data: what kho_init found, so that a program tells a first start from lost state. */
 enum kho_boot_kind {
     KHO_BOOT_FIRST = 0,          /* a region created by this boot */

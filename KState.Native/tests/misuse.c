@@ -32,6 +32,7 @@ static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_vi
     CHECK(!is_kho_boot());
     EQ(kho_init_fd(-1, 4 << 20), -EINVAL);                 /* not a file descriptor */
     EQ(kho_init_fd(INT_MAX, 4 << 20), -EINVAL);            /* not an open one */
+    EQ(kho_init_wait(NULL, 4 << 20, 0), -EINVAL);          /* no path */
     CHECK(kho_folio_alloc(0) == NULL);
     kho_folio_put(stale);                                   /* void: must merely not crash */
     errno = 0;
@@ -79,6 +80,7 @@ static void booted_nonsense(void)
     struct folio *made_up = (struct folio *)(uintptr_t)0xdeadbeef000ULL;
 
     EQ(kho_init_fd(0, 4 << 20), -EBUSY);                   /* a region is booted already */
+    EQ(kho_init_wait("/nonexistent/kstate", 4 << 20, 0), -EBUSY); /* also without waiting or touching the path */
     CHECK(kho_folio_alloc(UINT_MAX) == NULL);
     kho_folio_put(NULL);
     kho_folio_put(made_up);

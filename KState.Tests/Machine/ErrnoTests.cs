@@ -15,6 +15,7 @@ public class ErrnoTests
         yield return new TestCaseData(new KStateNoSpaceException("m"), KStateErrno.ENOSPC, 28);
         yield return new TestCaseData(new KStateBusyException("m"), KStateErrno.EBUSY, 16);
         yield return new TestCaseData(new KStateExistsException("m"), KStateErrno.EEXIST, 17);
+        yield return new TestCaseData(new KStateTimeoutException("m"), KStateErrno.ETIMEDOUT, 110);
     }
 
     [TestCaseSource(nameof(Exceptions))]
@@ -31,6 +32,6 @@ public class ErrnoTests
     [Test]
     public void The_errno_enum_names_exactly_the_errors_of_the_design()
     {
-        Assert.That(Enum.GetNames<KStateErrno>(), Is.EquivalentTo(new[] { "ENOENT", "EBADMSG", "EPROTO", "EINVAL", "ENOMEM", "ENOSPC", "EBUSY", "EEXIST" }));
+        Assert.That(Enum.GetNames<KStateErrno>(), Is.EquivalentTo(new[] { "ENOENT", "EBADMSG", "EPROTO", "EINVAL", "ENOMEM", "ENOSPC", "EBUSY", "EEXIST", "ETIMEDOUT" }));
     }
 }
