@@ -2,7 +2,7 @@
 # KState build entry point.
 #   ./build.sh          build, publish kstate natively and run the main job (the live-update demo) as that executable
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
-#   ./build.sh stress   the long runs (Category "Stress")
+#   ./build.sh stress   the long runs (Category "Stress") and a 20 s fuzz run per target (needs afl++: installed as root)
 #   ./build.sh blackout [REPS SIZE...]  the demo's live update under the JIT, ReadyToRun and Native AOT in one run (a table)
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder

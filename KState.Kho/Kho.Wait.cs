@@ -9,8 +9,8 @@ public sealed partial class Kho
     /// but while another process has the region booted it waits, for at most <paramref name="timeout"/>, until that
     /// process has finalized and let go of the region (<see cref="Dispose"/>, whose first step is to let go, before
     /// it unmaps) or has exited. Then it boots as Init does: on the handover if the other process finalized one, cold
-    /// if it exited without finalizing. The wait polls the region's lock (1 to 10 ms apart), so it notices the let-go
-    /// within about 10 ms and leaves nothing behind when it gives up.
+    /// if it exited without finalizing. The wait polls the region's lock every millisecond, so it notices the let-go
+    /// within about a millisecond, and leaves nothing behind when it gives up.
     /// </summary>
     /// <remarks>Another Kho of this same process that has the region booted is waited for too: dispose it from another
     /// thread, or the wait times out.</remarks>

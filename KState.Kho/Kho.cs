@@ -197,8 +197,8 @@ public sealed unsafe partial class Kho : IDisposable
     /// <summary>Unmaps and unlocks the region (<c>kho_exit</c>). After <see cref="FinalizeHandover"/> this is the "kexec";
     /// without it, the next boot is a cold boot. Letting go of the region's lock is the first step, before the unmap,
     /// so a successor waiting in <see cref="InitWait(string, ulong, TimeSpan, KhoOptions?)"/> boots while this one tears
-    /// down; a call still in flight on another thread may write, so the lock goes when it ends. A call in flight on another thread finishes first: the region is
-    /// unmapped when the last one ends, and every call after this throws <see cref="ObjectDisposedException"/>.</summary>
+    /// down. A call still in flight on another thread finishes first (it may still write): the lock goes and the region
+    /// is unmapped when the last one ends, and every call after this throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         lock (_lock)

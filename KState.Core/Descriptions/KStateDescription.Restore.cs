@@ -59,9 +59,9 @@ public sealed unsafe partial class KStateDescription
             ctx.PayloadBase = cursor.Offset;
             Parse(ref cursor, work, 0, version, plan, ctx, kho);
             if (cursor.Remaining != 0) Throw.Corrupt($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
-            // Only a record that parsed completely may attach memory: a blob's data segments are claimed as it is verified.
+            // Only a record that parsed completely is checked further: its blobs' checksums, over data segments still unclaimed.
             foreach (var p in ctx.Pointers)
-                new RecordCursor(rec.Payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: true);
+                new RecordCursor(rec.Payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: true, claim: false);
             Commit(rec, obj, ctx, kho, allocator ?? NativeAllocator.Instance);
         }
         finally
@@ -198,7 +198,8 @@ public sealed unsafe partial class KStateDescription
     }
 
     /// <summary>Applies a fully parsed record: fills pointees, writes the object, runs post_load hooks, and then
-    /// claims its folios, so that a failing post_load leaves them restorable and a retry can succeed.</summary>
+    /// claims its folios and its blobs' data segments, so that a failing post_load leaves them restorable (and listed
+    /// as unrestored) and a retry can succeed.</summary>
     private void Commit(Record rec, byte* obj, RestoreContext ctx, Kho? kho, IPointerAllocator allocator)
     {
         var payload = rec.Payload;
@@ -209,7 +210,7 @@ public sealed unsafe partial class KStateDescription
             // A null pointer, or a counted array whose buffer is too small, gets new memory (the old buffer is not ours to free).
             if (target == null || p.Bytes > p.CapacityBytes) target = (byte*)allocator.Allocate((nuint)p.Bytes);
             if (target == null) Throw.OutOfMemory($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
-            new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes));
+            new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes), claim: false);
         }
         Buffer.MemoryCopy(work, obj, Size, Size);
         foreach (var (d, offset, version) in ctx.PostLoads)
@@ -227,6 +228,8 @@ public sealed unsafe partial class KStateDescription
             Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // claimed meanwhile by someone else: this restore did not happen
             Throw.Corrupt($"'{Name}': folio 0x{phys:x} was restored by someone else while this restore ran");
         }
+        foreach (var p in ctx.Pointers)
+            new RecordCursor(payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: false).Claim(ctx.PayloadBase + p.PayloadOffset);
     }
 }
 

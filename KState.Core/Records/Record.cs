@@ -238,7 +238,7 @@ public ref struct RecordCursor
     }
 
     /// <summary>Parses a blob's descriptor (bounds-checked) and, when asked, checks an external blob's data against its checksum.</summary>
-    internal BlobView ReadBlobView(bool verify)
+    internal BlobView ReadBlobView(bool verify, bool claim = true)
     {
         long at = Offset;
         uint kind = ReadUInt32();
@@ -250,7 +250,7 @@ public ref struct RecordCursor
         if (length <= 0 || chunks != (ulong)((length + RecordWriter.BlobChunkBytes - 1) / RecordWriter.BlobChunkBytes) || chunks > (uint)Remaining / 8)
             Throw.Corrupt($"blob of {length} bytes in {chunks} data segments is impossible", at);
         var view = new BlobView(default, ReadSpan((int)chunks * 8), length, hash, _owner ?? throw new KStateCorruptException("a blob with data segments outside a stream", at));
-        if (verify) view.Verify(at);
+        if (verify) view.Check(at, claim);
         return view;
     }
 
@@ -286,10 +286,14 @@ internal readonly unsafe ref struct BlobView
         return new ReadOnlySpan<byte>(_owner!.BlobChunk(phys, bytes, offset), bytes);
     }
 
-    /// <summary>Checks the checksum, then attaches the data segments: looked at first without attaching where the
-    /// memory allows it, so a blob that names memory it does not own (a mismatched description, a damaged record)
-    /// claims nothing.</summary>
-    public void Verify(long offset)
+    /// <summary>Checks the checksum, then attaches (claims) the data segments.</summary>
+    public void Verify(long offset) => Check(offset, claim: true);
+
+    /// <summary>Checks the checksum, looking at the data segments without attaching them where the memory allows it,
+    /// so that a blob naming memory it does not own (a mismatched description, a damaged record) claims nothing; with
+    /// <paramref name="claim"/> they are attached once the checksum holds, else <see cref="Claim"/> does it later (a
+    /// restore claims only once its post_load hooks succeeded).</summary>
+    public void Check(long offset, bool claim)
     {
         if (_owner is null) return; // inline: the record's checksum covers it
         using var lease = RegionMemory.Acquire(_owner.Owner);
@@ -299,9 +303,7 @@ internal readonly unsafe ref struct BlobView
         bool peeked = true;
         for (int i = 0; i < count && peeked; i++)
         {
-            ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(_chunks[(i * 8)..]);
-            int bytes = (int)Math.Min(RecordWriter.BlobChunkBytes, _external - (long)i * RecordWriter.BlobChunkBytes);
-            if (_owner.TryPeekBlobChunk(phys, bytes, out var chunk)) h.Append(chunk);
+            if (TryPeek(i, out var chunk)) h.Append(chunk);
             else peeked = false;
         }
         if (!peeked)
@@ -310,10 +312,20 @@ internal readonly unsafe ref struct BlobView
             for (int i = 0; i < count; i++) h.Append(Chunk(i, offset));
         }
         if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
-        if (peeked) for (int i = 0; i < count; i++) Chunk(i, offset); // verified: now attach (claim) them
+        if (peeked && claim) Claim(offset);
     }
 
-    public void CopyTo(Span<byte> destination)
+    /// <summary>Attaches (claims) the data segments; those attached already stay as they are.</summary>
+    public void Claim(long offset)
+    {
+        if (_owner is null) return;
+        using var lease = RegionMemory.Acquire(_owner.Owner);
+        for (int i = 0; i < _chunks.Length / 8; i++) Chunk(i, offset);
+    }
+
+    /// <summary>Copies the blob out; without <paramref name="claim"/> the data segments are read where they are,
+    /// unclaimed, when the memory allows it.</summary>
+    public void CopyTo(Span<byte> destination, bool claim = true)
     {
         if (_owner is null)
         {
@@ -321,7 +333,19 @@ internal readonly unsafe ref struct BlobView
             return;
         }
         using var lease = RegionMemory.Acquire(_owner.Owner);
-        for (int i = 0; i < _chunks.Length / 8; i++) Chunk(i, -1).CopyTo(destination[(i * RecordWriter.BlobChunkBytes)..]);
+        for (int i = 0; i < _chunks.Length / 8; i++)
+        {
+            var target = destination[(i * RecordWriter.BlobChunkBytes)..];
+            if (!claim && TryPeek(i, out var chunk)) chunk.CopyTo(target);
+            else Chunk(i, -1).CopyTo(target);
+        }
+    }
+
+    private bool TryPeek(int i, out ReadOnlySpan<byte> chunk)
+    {
+        ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(_chunks[(i * 8)..]);
+        int bytes = (int)Math.Min(RecordWriter.BlobChunkBytes, _external - (long)i * RecordWriter.BlobChunkBytes);
+        return _owner!.TryPeekBlobChunk(phys, bytes, out chunk);
     }
 }
 

@@ -1,3 +1,5 @@
+using KState.Machine.Memory;
+
 namespace KState;
 
 /// <summary>A point in an outgoing stream between records, to roll the stream back to (<see cref="RecordWriter.Mark"/>).</summary>
@@ -43,6 +45,8 @@ public sealed unsafe partial class RecordWriter
     /// stream's past.</exception>
     internal void RollBack(StreamMark mark)
     {
+        CheckAlive(); // after the Kho was disposed there is nothing to take back, and nothing may be written
+        using var lease = RegionMemory.Acquire(_owner);
         if (_depth != 0) ThrowUnbalanced("RollBack inside an open record");
         if (_complete) ThrowUnbalanced("the stream is complete");
         if (mark.Segments < 1 || mark.Segments > _segments.Count || mark.DataSegments > _dataSegments.Count || mark.Records > _records

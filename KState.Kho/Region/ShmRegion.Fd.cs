@@ -50,6 +50,7 @@ internal sealed unsafe partial class ShmRegion
         int own = Syscall.open($"/proc/self/fd/{fd}", OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC);
         if (own < 0) PosixError.Throw(PosixError.Last, $"region {name}: reopening it through /proc/self/fd (is /proc mounted?)");
         byte* mapped = null;
+        bool formatting = false;
         ulong size = 0;
         try
         {
@@ -77,6 +78,7 @@ internal sealed unsafe partial class ShmRegion
             {
                 if (create is null) Throw.NotFound($"region {name} is empty and no size was given to format it");
                 size = create.RegionSize;
+                formatting = true;
                 Reserve(name, own, size); // fails with EPERM if someone sealed the empty file against growing
                 mapped = Map(name, own, size, writable: true);
                 create.WriteHeader(new Span<byte>(mapped, Layout.HeaderBytes));
@@ -93,6 +95,9 @@ internal sealed unsafe partial class ShmRegion
         catch
         {
             if (mapped != null) Syscall.munmap((nint)mapped, size);
+            // A formatting that failed gives the file back empty, as it came (a non-empty file without a header would be
+            // refused by every later boot). A process killed here still leaves it half made: the fd's one unguarded window.
+            if (formatting) Syscall.ftruncate(own, 0);
             Syscall.close(own); // closing drops the lock; the caller's fd is untouched
             throw;
         }

@@ -86,4 +86,53 @@ public unsafe class RestoreClaimTests
         Assert.Throws<KStateCorruptException>(() => new KStateRegistry(incoming).Restore(reader, (void*)p, 1));
         Assert.That(next.CanRestoreFolio(own.Phys, out _), Is.True, "the program's folio is still its own to restore");
     }
+
+    private static readonly KStateDescription BigPointee = KStateDescription.Create("acme-test/claim-big-pointee", 1, 1, 8,
+        [new KStateField { Name = "p", Size = 1, Count = BigBytes, Kind = FieldKind.Pointer }],
+        postLoad: (_, _) => s_failPostLoad ? -7 : 0);
+
+    private const int BigBytes = 256 * 1024; // past the inline limit: the pointee travels in data segments
+
+    [Test]
+    public void A_restore_whose_post_load_fails_leaves_its_blob_data_segments_unclaimed_and_a_retry_succeeds()
+    {
+        using var region = new TestRegion("claim-blob");
+        var data = new byte[BigBytes];
+        new Random(5).NextBytes(data);
+        using (var kho = region.Boot())
+        using (var streams = new KStateStreams(kho))
+        {
+            fixed (byte* d = data)
+            {
+                void* slot = d;
+                new KStateRegistry(streams).Save(BigPointee, &slot, 1);
+            }
+            kho.FinalizeHandover();
+        }
+
+        using var next = region.Boot();
+        using var incoming = new KStateStreams(next);
+        var registry = new KStateRegistry(incoming);
+        _ = registry.IncomingSchema; // opens the stream, which attaches its own segments
+        int unrestored = next.ListUnrestored().Count;
+        void* target = null;
+        nint p = (nint)(&target);
+        s_failPostLoad = true;
+        try
+        {
+            Assert.Throws<KStateHookException>(() => registry.Restore(BigPointee, (void*)p, 1));
+        }
+        finally
+        {
+            s_failPostLoad = false;
+        }
+        Assert.That(next.ListUnrestored(), Has.Count.EqualTo(unrestored), "the failed restore claimed none of the blob's data segments");
+        registry.Restore(BigPointee, &target, 1);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(new ReadOnlySpan<byte>(target, BigBytes).SequenceEqual(data), Is.True);
+            Assert.That(next.ListUnrestored(), Has.Count.LessThan(unrestored), "the restore that succeeded claimed them");
+        }
+        NativeMemory.Free(target);
+    }
 }

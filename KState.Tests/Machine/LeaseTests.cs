@@ -64,6 +64,39 @@ public unsafe class LeaseTests
         Assert.Throws<ObjectDisposedException>(() => registry.Save(PairDescription, pp, 2));
     }
 
+    private static Kho? s_disposeInPreSave;
+
+    private static readonly KStateDescription DisposingPair = KStateDescriptionBuilder<Pair>.Create("kstate-test/lease-disposing", 1, 1)
+        .Base((ref Pair p) => ref p.A)
+        .PreSave((ref Pair _) =>
+        {
+            s_disposeInPreSave?.Dispose();
+            return 0;
+        })
+        .Build();
+
+    [Test]
+    public void A_finalize_whose_pre_save_disposes_the_kho_fails_and_takes_nothing_back_from_unmapped_memory()
+    {
+        using var region = new TestRegion("lease-finalize-dispose");
+        var kho = region.Boot();
+        var streams = new KStateStreams(kho);
+        var registry = new KStateRegistry(streams);
+        var p = new Pair { A = 1, B = 2 };
+        var pp = &p;
+        registry.Save(PairDescription, pp, 1); // the stream exists, so the failed step rolls it back
+        registry.Register(DisposingPair, pp, 2);
+        s_disposeInPreSave = kho;
+        try
+        {
+            Assert.Throws<ObjectDisposedException>(() => kho.FinalizeHandover());
+        }
+        finally
+        {
+            s_disposeInPreSave = null;
+        }
+    }
+
     [Test]
     public void Registry_restore_after_the_kho_is_disposed_throws_ObjectDisposed()
     {

@@ -29,10 +29,14 @@ public class FuzzFindingTests
             foreach (var a in (string[])[fuzz, "replay", target, template, .. Directory.GetFiles(run, "id*").Order()])
                 psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
-            string stdout = p.StandardOutput.ReadToEnd();
-            Assert.That(p.WaitForExit(TimeSpan.FromSeconds(60)), Is.True, "the replay hung");
-            Assert.That(p.ExitCode, Is.Zero, $"{stdout}\n{stderr.Result}");
+            if (!p.WaitForExit(TimeSpan.FromSeconds(60)))
+            {
+                p.Kill(entireProcessTree: true);
+                Assert.Fail($"the replay of {run} hung (a finding that is a hang is not fixed)");
+            }
+            Assert.That(p.ExitCode, Is.Zero, $"{stdout.Result}\n{stderr.Result}");
         }
         finally
         {
