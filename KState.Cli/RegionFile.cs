@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using KState.Inspection;
 using Mono.Unix.Native;
 
@@ -11,8 +10,6 @@ namespace KState.Cli;
 /// </summary>
 internal static class RegionFile
 {
-    private const ulong Magic = 0x3130_4F48_4B54_534B; // "KSTKHO01", docs/FORMAT.md
-
     /// <summary>Why <paramref name="path"/> cannot be read as a file, or null when it can.</summary>
     public static string? CannotRead(string path)
     {
@@ -29,26 +26,9 @@ internal static class RegionFile
         return null;
     }
 
-    /// <summary>True when the file begins with the region magic (the file must be readable).</summary>
-    /// <exception cref="IOException">The file cannot be opened or read.</exception>
-    public static unsafe bool IsRegion(string path)
-    {
-        // Read with open(2), not FileStream: .NET takes a shared flock on every file it opens for reading, which a
-        // booted region's lock refuses, and the tool would say "being used by another process" instead of "busy".
-        int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC);
-        if (fd < 0) throw new IOException($"{path}: {Stdlib.strerror(Stdlib.GetLastError())}");
-        try
-        {
-            ulong magic = 0;
-            long n = Syscall.pread(fd, &magic, 8, 0);
-            if (n < 0) throw new IOException($"{path}: {Stdlib.strerror(Stdlib.GetLastError())}");
-            return n == 8 && BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(&magic, 8)) == Magic;
-        }
-        finally
-        {
-            Syscall.close(fd);
-        }
-    }
+    /// <summary>True when the file begins with the region magic.</summary>
+    /// <exception cref="KStateException">The file cannot be opened or read.</exception>
+    public static bool IsRegion(string path) => KhoInspector.IsRegionFile(path);
 
     /// <summary>Opens a region for reading; a mode open to group or others is a warning on <paramref name="stderr"/>.</summary>
     public static KhoInspector Open(string path, TextWriter stderr) =>

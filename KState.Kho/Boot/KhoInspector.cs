@@ -64,6 +64,11 @@ public sealed class KhoInspector : IDisposable
             Problem = new KStateCorruptException($"commit slot {damaged.Index} is damaged ({damaged.Problem})", CommitSlot.OffsetOf(damaged.Index));
     }
 
+    /// <summary>Whether <paramref name="path"/> is a KState region by its first bytes (the region magic), without opening
+    /// it as one: tools tell "not a region" from "a damaged region" with it. A booted region is recognized too.</summary>
+    /// <exception cref="KStateException">The file cannot be opened or read.</exception>
+    public static bool IsRegionFile(string path) => ShmRegion.HasRegionMagic(path);
+
     /// <summary>Opens a region for inspection.</summary>
     /// <exception cref="KStateNotFoundException">No such file.</exception>
     /// <exception cref="KStateBusyException">A generation has it booted.</exception>

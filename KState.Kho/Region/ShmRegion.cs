@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Mono.Unix.Native;
 
 namespace KState.Machine.Region;
@@ -215,6 +216,27 @@ internal sealed unsafe partial class ShmRegion : IDisposable
         FilePermissions.S_IFSOCK => "a socket",
         _ => $"file type 0{Convert.ToString((int)type, 8)}",
     };
+
+    /// <summary>Whether the file at <paramref name="path"/> begins with the region magic. Read with open(2) and without
+    /// a lock (a booted region is still recognized), non-blocking (a FIFO is never waited on).</summary>
+    /// <exception cref="KStateException">The file cannot be opened or read (the errno's error).</exception>
+    public static bool HasRegionMagic(string path)
+    {
+        int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC);
+        if (fd < 0) PosixError.Throw(PosixError.Last, $"region {path}");
+        try
+        {
+            Span<byte> magic = stackalloc byte[8];
+            long n;
+            fixed (byte* p = magic) n = Syscall.pread(fd, p, 8, 0);
+            if (n < 0) PosixError.Throw(PosixError.Last, $"region {path}");
+            return n == 8 && BinaryPrimitives.ReadUInt64LittleEndian(magic) == Layout.Magic;
+        }
+        finally
+        {
+            Syscall.close(fd);
+        }
+    }
 
     /// <summary>Removes a region file (used by tests and tools). Missing files are not an error.</summary>
     public static void Remove(string path) => Syscall.unlink(path);
