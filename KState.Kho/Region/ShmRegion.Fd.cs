@@ -58,7 +58,7 @@ internal sealed unsafe partial class ShmRegion
             if (st.st_dev != given.st_dev || st.st_ino != given.st_ino) Throw.Invalid($"region {name}: the fd was replaced while it was reopened");
             Lock(name, own, Libc.LOCK_EX);
             st = Stat(name, own); // under the lock: owner, mode and size as the lock holder sees them
-            if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {name} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
+            CheckOwner(name, st);
             bool memfd = target?.StartsWith(MemfdPrefix, StringComparison.Ordinal) == true;
             var access = st.st_mode & FilePermissions.ACCESSPERMS;
             if (memfd && access != Mode0600)
@@ -67,8 +67,7 @@ internal sealed unsafe partial class ShmRegion
                 if (Syscall.fchmod(own, Mode0600) != 0) PosixError.Throw(PosixError.Last, $"region {name}: fchmod");
                 access = Mode0600;
             }
-            if ((access & (FilePermissions.S_IRWXG | FilePermissions.S_IRWXO)) != 0)
-                Throw.Invalid($"region {name} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)");
+            CheckMode(name, access, warn: null);
             int seals = Syscall.fcntl(own, FcntlCommand.F_GET_SEALS);
             if (seals >= 0 && (seals & (int)(SealType.F_SEAL_WRITE | SealType.F_SEAL_FUTURE_WRITE)) != 0)
                 Throw.Invalid($"region {name} is sealed against writing (F_SEAL_WRITE): a region must be writable");

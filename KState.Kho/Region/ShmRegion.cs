@@ -69,6 +69,20 @@ internal sealed unsafe partial class ShmRegion : IDisposable
         return Adopt(path, fd, writable: false, sharedMode);
     }
 
+    private static void CheckOwner(string name, Stat st)
+    {
+        if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {name} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
+    }
+
+    /// <summary>Refuses a mode that lets group or others in, or, with <paramref name="warn"/> (read-only opens), tells it.</summary>
+    private static void CheckMode(string name, FilePermissions access, Action<string>? warn)
+    {
+        if ((access & (FilePermissions.S_IRWXG | FilePermissions.S_IRWXO)) == 0) return;
+        string why = $"region {name} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)";
+        if (warn is null) Throw.Invalid(why);
+        warn(why);
+    }
+
     private static ShmRegion Adopt(string path, int fd, bool writable, Action<string>? sharedMode = null, TimeSpan? wait = null)
     {
         try
@@ -81,14 +95,8 @@ internal sealed unsafe partial class ShmRegion : IDisposable
             if (wait is { } w) LockWaiting(path, fd, w);
             else Lock(path, fd, writable ? Libc.LOCK_EX : Libc.LOCK_SH);
             var st = Stat(path, fd); // again under the lock: owner, mode and size as the lock holder sees them
-            if (st.st_uid != Syscall.geteuid()) Throw.Invalid($"region {path} is owned by uid {st.st_uid}, not by this user (uid {Syscall.geteuid()})");
-            var access = st.st_mode & FilePermissions.ACCESSPERMS;
-            if ((access & (FilePermissions.S_IRWXG | FilePermissions.S_IRWXO)) != 0)
-            {
-                string why = $"region {path} has mode {Convert.ToString((int)access, 8)}: group or others may access it (expected 600)";
-                if (writable || sharedMode is null) Throw.Invalid(why);
-                sharedMode(why);
-            }
+            CheckOwner(path, st);
+            CheckMode(path, st.st_mode & FilePermissions.ACCESSPERMS, writable ? null : sharedMode);
             if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a KState region", 0);
             ulong size = (ulong)st.st_size; // a size differing from the header's is judged by whoever reads the header
             return new ShmRegion(path, fd, Map(path, fd, size, writable), size, created: false);
