@@ -11,6 +11,7 @@ try
         "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
         "kho-predecessor" => WaitScenarios.Predecessor(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
+        "records-raw-save" => RawRecordScenarios.Save(args[1]),
         "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
         "sessions-save" => SessionScenarios.Save(args[1]),
         "sessions-rollback" => SessionScenarios.Rollback(args[1], args[2]),

@@ -24,3 +24,25 @@ internal static class RecordScenarios
         return 0;
     }
 }
+
+/// <summary>A generation that saves records with the public lower-level API (registry SaveRecord) and hands them over.</summary>
+internal static class RawRecordScenarios
+{
+    public static int Save(string region)
+    {
+        using var kho = Kho.Init(region, 32 << 20, new KhoOptions { Poison = true });
+        using var streams = new KStateStreams(kho);
+        var registry = new KStateRegistry(streams);
+        for (ulong i = 0; i < 100; i++)
+            registry.SaveRecord("acme-db/page", i, 3, w =>
+            {
+                w.PutUInt64(i * 7);
+                w.PutString($"page {i}");
+            });
+        var table = new byte[1 << 20];
+        for (int i = 0; i < table.Length; i++) table[i] = (byte)(i * 31 + 7);
+        registry.SaveRecord(42, 1, 1, w => w.PutBlob(table)); // out of line: one data segment
+        kho.FinalizeHandover();
+        return 0;
+    }
+}

@@ -217,6 +217,17 @@ public ref struct RecordCursor
         return blob.Length;
     }
 
+    /// <summary>Reads a blob written by <see cref="RecordWriter.PutBlob"/> in place: a span into the stream's memory,
+    /// nothing copied. Its checksum is checked on its first read only (inline blobs are covered by their record's).
+    /// The span is valid while the stream's memory is mapped (until its <see cref="Kho"/> is disposed).</summary>
+    /// <exception cref="KStateCorruptException">The blob is malformed, its data segments are missing, or its checksum does not match.</exception>
+    /// <exception cref="KStateInvalidException">The blob spans several data segments (over 4 MiB): read it with <see cref="ReadBlob(Span{byte})"/>.</exception>
+    public ReadOnlySpan<byte> ReadBlobSpan()
+    {
+        long at = Offset;
+        return ReadBlobView(verify: true).AsSpan(at);
+    }
+
     /// <summary>Reads a blob into a new array.</summary>
     public byte[] ReadBlob()
     {
@@ -286,6 +297,16 @@ internal readonly unsafe ref struct BlobView
         return new ReadOnlySpan<byte>(_owner!.BlobChunk(phys, bytes, offset), bytes);
     }
 
+    /// <summary>The blob as one span, in place: inline bytes, or its only data segment (attached).</summary>
+    public ReadOnlySpan<byte> AsSpan(long offset)
+    {
+        if (_owner is null) return _inline;
+        if (_chunks.Length != 8) Throw.Invalid($"the blob at offset {offset} has {_external} bytes in {_chunks.Length / 8} data segments; only a blob of one segment can be read in place");
+        return Chunk(0, offset);
+    }
+
+    private ulong First => BinaryPrimitives.ReadUInt64LittleEndian(_chunks);
+
     /// <summary>Checks the checksum, then attaches (claims) the data segments.</summary>
     public void Verify(long offset) => Check(offset, claim: true);
 
@@ -296,6 +317,11 @@ internal readonly unsafe ref struct BlobView
     public void Check(long offset, bool claim)
     {
         if (_owner is null) return; // inline: the record's checksum covers it
+        if (_owner.IsBlobVerified(First, _external, _hash))
+        {
+            if (claim) Claim(offset);
+            return;
+        }
         using var lease = RegionMemory.Acquire(_owner.Owner);
         var h = BlobHash.Instance;
         h.Reset();
@@ -312,6 +338,7 @@ internal readonly unsafe ref struct BlobView
             for (int i = 0; i < count; i++) h.Append(Chunk(i, offset));
         }
         if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
+        _owner.MarkBlobVerified(First, _external, _hash);
         if (peeked && claim) Claim(offset);
     }
 

@@ -10,7 +10,8 @@ namespace KState.Core.Records;
 /// <summary>
 /// Reads one stream (docs/FORMAT.md). <see cref="Open"/> walks the whole chain once and checks every segment
 /// header and every record header (bounds, types, the end marker) and builds the index, so a lookup by
-/// (state id, instance id) is O(1); each record's checksum is checked when the record is read. When a state and
+/// (state id, instance id) is O(1); each record's checksum is checked when the record is first read, and not again
+/// (the stream's memory is this generation's alone once it is open), so reading a record again costs no hash. When a state and
 /// instance was saved more than once, the newest record wins. Thread-safe for reading once open. After the memory
 /// goes (<see cref="Kho.Dispose"/>), every operation, and every read through a <see cref="Record"/> it gave, throws
 /// <see cref="ObjectDisposedException"/>; operations over more than a few KiB hold a lease on the memory meanwhile.
@@ -20,18 +21,20 @@ internal sealed unsafe class RecordReader
     private readonly record struct Segment(ulong Phys, nint Ptr, int Size, int Used, long StreamOffset);
 
     private readonly List<Segment> _segments = [];
-    private readonly Dictionary<(ulong, ulong), long> _index;
-    private readonly List<long> _all; // every top-level record, in stream order
+    private readonly Dictionary<(ulong, ulong), int> _index; // to the record's ordinal in _all
+    private readonly List<long> _all; // every top-level record (segment << 32 | offset), in stream order
+    private ulong[] _verified = []; // one bit per ordinal: checksum checked (set once Open has walked the chain)
     private Dictionary<string, ulong> _idsByName = [];
-    private long _schema = -1;
+    private int _schema = -1;
     private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
+    private readonly HashSet<(ulong First, long Length, ulong Hash)> _verifiedBlobs = []; // under _blobChunks' lock
     private ISegmentMemory? _memory;
     internal RegionMemory? Owner { get; private set; } // the memory's lifetime; null for memory that outlives the reader
 
     private RecordReader(string name, int expectedRecords)
     {
         Name = name;
-        _index = new Dictionary<(ulong, ulong), long>(expectedRecords);
+        _index = new Dictionary<(ulong, ulong), int>(expectedRecords);
         _all = new List<long>(expectedRecords);
     }
 
@@ -67,6 +70,7 @@ internal sealed unsafe class RecordReader
         var r = new RecordReader(name, Math.Clamp(expectedRecords, 0, 1 << 20)) { _memory = memory, Owner = memory.Owner };
         using (RegionMemory.Acquire(r.Owner)) r.Walk(memory, firstSegment, KStateId.FromName(name));
         foreach (var (id, n) in r.Names.Entries) r._idsByName[n] = id;
+        r._verified = new ulong[(r._all.Count + 63) >> 6];
         return r;
     }
 
@@ -100,19 +104,21 @@ internal sealed unsafe class RecordReader
                 int total = Format.Align8(Format.RecordHeaderBytes + (int)len);
                 if (total > h.Length) Throw.Corrupt("record padding runs past the segment", off + 32);
                 long loc = ((long)(_segments.Count - 1) << 32) | (uint)at;
+                int ordinal = _all.Count;
+                _all.Add(loc);
                 switch (type)
                 {
                     case RecordType.Schema:
-                        _schema = loc; // the newest wins, as for state records
+                        _schema = ordinal; // the newest wins, as for state records
                         break;
                     case RecordType.Main or RecordType.Data:
-                        _index[(BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]))] = loc;
+                        _index[(BinaryPrimitives.ReadUInt64LittleEndian(h[16..]), BinaryPrimitives.ReadUInt64LittleEndian(h[24..]))] = ordinal;
                         break;
                     case RecordType.Names:
-                        Names = NameTable.Read(Verified(loc).Payload, off + Format.RecordHeaderBytes);
+                        Names = NameTable.Read(Verified(ordinal).Payload, off + Format.RecordHeaderBytes);
                         break;
                     case RecordType.End:
-                        var end = Verified(loc).Cursor;
+                        var end = Verified(ordinal).Cursor;
                         uint count = end.ReadUInt32();
                         end.ReadUInt32();
                         ulong stated = end.ReadUInt64();
@@ -124,7 +130,6 @@ internal sealed unsafe class RecordReader
                         Throw.Corrupt($"unknown top-level record type {(ushort)type}", off + 8);
                         break;
                 }
-                _all.Add(loc);
                 records++;
                 bytes += (ulong)total;
                 at += total;
@@ -168,21 +173,38 @@ internal sealed unsafe class RecordReader
         if (Owner is { IsClosed: true }) RegionMemory.ThrowClosed();
     }
 
-    /// <summary>The record at an index location, its checksum verified.</summary>
-    private Record Verified(long loc)
+    /// <summary>The record of an ordinal, its checksum verified on its first read (a hit costs one bit test).</summary>
+    private Record Verified(int ordinal)
     {
         CheckAlive();
+        long loc = _all[ordinal];
         var seg = _segments[(int)(loc >> 32)];
         int at = (int)(uint)loc;
         byte* p = (byte*)seg.Ptr + at;
         var h = new ReadOnlySpan<byte>(p, Format.RecordHeaderBytes);
         int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(h[32..]);
-        int total = Format.Align8(Format.RecordHeaderBytes + len);
-        if (total < RecordWriter.LeaseThreshold ? !ChecksumMatches(p, total) : !ChecksumMatchesLeased(p, total))
-            Throw.Corrupt("record checksum mismatch", seg.StreamOffset + at);
+        if (!IsVerified(ordinal))
+        {
+            int total = Format.Align8(Format.RecordHeaderBytes + len);
+            if (total < RecordWriter.LeaseThreshold ? !ChecksumMatches(p, total) : !ChecksumMatchesLeased(p, total))
+                Throw.Corrupt("record checksum mismatch", seg.StreamOffset + at);
+            MarkVerified(ordinal);
+        }
         return new Record((RecordType)BinaryPrimitives.ReadUInt16LittleEndian(h[8..]), BinaryPrimitives.ReadUInt64LittleEndian(h[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]), BinaryPrimitives.ReadUInt32LittleEndian(h[12..]),
             new ReadOnlySpan<byte>(p + Format.RecordHeaderBytes, len), seg.StreamOffset + at, this);
+    }
+
+    private bool IsVerified(int ordinal)
+    {
+        var bits = _verified;
+        return (ordinal >> 6) < bits.Length && (Volatile.Read(ref bits[ordinal >> 6]) & (1UL << ordinal)) != 0;
+    }
+
+    private void MarkVerified(int ordinal)
+    {
+        var bits = _verified; // empty while Open walks the chain: records read then (names, end marker) are read once anyway
+        if ((ordinal >> 6) < bits.Length) Interlocked.Or(ref bits[ordinal >> 6], 1UL << ordinal);
     }
 
     private static bool ChecksumMatches(byte* record, int total) =>
@@ -209,6 +231,18 @@ internal sealed unsafe class RecordReader
             if (chunk.Size < bytes) Throw.Corrupt($"blob data segment 0x{phys:x} has {chunk.Size} bytes, the blob needs {bytes}", offset);
             return (byte*)chunk.Ptr;
         }
+    }
+
+    /// <summary>True when a blob with these data segments, length and checksum was checked already (its memory is
+    /// this generation's alone, so it is not hashed again).</summary>
+    internal bool IsBlobVerified(ulong first, long length, ulong hash)
+    {
+        lock (_blobChunks) return _verifiedBlobs.Contains((first, length, hash));
+    }
+
+    internal void MarkBlobVerified(ulong first, long length, ulong hash)
+    {
+        lock (_blobChunks) _verifiedBlobs.Add((first, length, hash));
     }
 
     /// <summary>A data segment of a large blob, looked at without attaching it (see <see cref="ISegmentMemory.TryPeek"/>);
@@ -246,12 +280,12 @@ internal sealed unsafe class RecordReader
     /// <exception cref="KStateCorruptException">The record's checksum does not match.</exception>
     public bool TryFind(ulong stateId, ulong instanceId, out Record record)
     {
-        if (!_index.TryGetValue((stateId, instanceId), out long loc))
+        if (!_index.TryGetValue((stateId, instanceId), out int ordinal))
         {
             record = default;
             return false;
         }
-        record = Verified(loc);
+        record = Verified(ordinal);
         return true;
     }
 
@@ -292,7 +326,7 @@ internal sealed unsafe class RecordReader
     public void Verify()
     {
         using var lease = RegionMemory.Acquire(Owner);
-        foreach (long loc in _all) Verified(loc);
+        for (int i = 0; i < _all.Count; i++) Verified(i);
     }
 
     /// <summary>Enumerates live records.</summary>
@@ -315,9 +349,9 @@ internal sealed unsafe class RecordReader
         {
             while (++_i < _r._all.Count)
             {
-                var rec = _r.Verified(_r._all[_i]);
+                var rec = _r.Verified(_i);
                 if (rec.Type is RecordType.Names or RecordType.End or RecordType.Schema) continue;
-                if (_r._index[(rec.StateId, rec.InstanceId)] != _r._all[_i]) continue; // superseded by a newer save
+                if (_r._index[(rec.StateId, rec.InstanceId)] != _i) continue; // superseded by a newer save
                 Current = rec;
                 return true;
             }

@@ -8,7 +8,7 @@ namespace KState;
 /// keyed by (description's state id, instance id). Registered objects must stay at their address (native memory,
 /// or pinned) until finalize. Thread-safe.
 /// </summary>
-public sealed unsafe class KStateRegistry
+public sealed unsafe partial class KStateRegistry
 {
     /// <summary>The stream the registry uses.</summary>
     public const string StreamName = "main";
