@@ -123,7 +123,9 @@ internal sealed class KStateHost(IOptions<KStateHostOptions> options, ILogger<KS
         return kho;
     }
 
-    private static bool IsEmpty(int fd) => new FileInfo($"/proc/self/fd/{fd}").Length == 0;
+    /// <summary>True when the file is empty (a new memfd): formatted then, adopted as it is otherwise.</summary>
+    private static bool IsEmpty(int fd) =>
+        Mono.Unix.Native.Syscall.fstat(fd, out var st) == 0 ? st.st_size == 0 : throw new KStateInvalidException($"fd {fd} is not an open file descriptor");
 
     /// <summary>At the host's stop, after every service stopped: finalizes within the deadline, or leaves a cold
     /// start (a failed finalize commits nothing; a late one is withdrawn), then lets go of the region.</summary>
