@@ -57,7 +57,7 @@ internal sealed unsafe partial class CacheService(IKStateHost kstate, IHostAppli
             Console.Out.WriteLine(reply);
             Console.Out.Flush();
         }
-        lifetime.StopApplication(); // the end of input stops the service: state is saved and handed over
+        if (options.StopAtEndOfInput) lifetime.StopApplication(); // state is saved and handed over
     }
 
     private string Execute(string line)

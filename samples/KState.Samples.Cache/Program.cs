@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging.Console;
 //   --region PATH              the region file (or --region-fd-name NAME: systemd's fd store)
 //   --finalize-timeout-ms N    the finalize deadline (default 10000)
 //   --fail-finalize true       a participant that fails the finalize (shows a failed handover: the next start is cold)
+//   --stop-at-end-of-input false   keep running when stdin ends (under systemd, where stdin is /dev/null)
 var builder = Host.CreateApplicationBuilder(args);
 builder.Services.AddSystemd();
 builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace); // stdout is the protocol's
@@ -25,6 +26,10 @@ builder.Services.AddKState(o =>
     o.FinalizeTimeout = TimeSpan.FromMilliseconds(config.GetValue("finalize-timeout-ms", 10_000));
     o.WaitForPredecessor = TimeSpan.FromSeconds(config.GetValue("wait-s", 0));
 });
-builder.Services.AddSingleton(new CacheOptions { FailFinalize = config.GetValue("fail-finalize", false) });
+builder.Services.AddSingleton(new CacheOptions
+{
+    FailFinalize = config.GetValue("fail-finalize", false),
+    StopAtEndOfInput = config.GetValue("stop-at-end-of-input", true),
+});
 builder.Services.AddHostedService<CacheService>();
 await builder.Build().RunAsync();
