@@ -13,7 +13,7 @@ internal static unsafe class SystemdFds
     private const int FirstFd = 3; // SD_LISTEN_FDS_START
 
     /// <summary>The inherited fd named <paramref name="name"/>; false when systemd passed none of that name (or
-    /// passed its fds to another process: <c>LISTEN_PID</c> names the one they are for).</summary>
+    /// passed its fds to another process: <c>LISTEN_PID</c> must name this one).</summary>
     public static bool TryFind(string name, out int fd) =>
         TryFind(name, Environment.GetEnvironmentVariable("LISTEN_PID"), Environment.GetEnvironmentVariable("LISTEN_FDS"),
             Environment.GetEnvironmentVariable("LISTEN_FDNAMES"), Environment.ProcessId, out fd);
@@ -21,7 +21,8 @@ internal static unsafe class SystemdFds
     internal static bool TryFind(string name, string? listenPid, string? listenFds, string? listenFdNames, int pid, out int fd)
     {
         fd = -1;
-        if (listenPid is not null && (!int.TryParse(listenPid, NumberStyles.None, CultureInfo.InvariantCulture, out int forPid) || forPid != pid)) return false;
+        // As sd_listen_fds(3): without LISTEN_PID naming this process, the variables were inherited, the fds are not ours.
+        if (!int.TryParse(listenPid, NumberStyles.None, CultureInfo.InvariantCulture, out int forPid) || forPid != pid) return false;
         if (!int.TryParse(listenFds, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count <= 0) return false;
         var names = (listenFdNames ?? "").Split(':');
         for (int i = 0; i < Math.Min(count, names.Length); i++)

@@ -11,26 +11,45 @@ public sealed class CacheProcess : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stderr;
 
-    private CacheProcess(string region, string[] args)
+    private CacheProcess(ProcessStartInfo psi)
     {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "KState.Samples.Cache.dll"));
-        psi.ArgumentList.Add("--region");
-        psi.ArgumentList.Add(region);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the sample");
         _stderr = _process.StandardError.ReadToEndAsync();
         Boot = ReadLine();
     }
 
+    private static string Sample => Path.Combine(AppContext.BaseDirectory, "KState.Samples.Cache.dll");
+
     /// <summary>Starts the sample on <paramref name="region"/> and waits for its BOOT line.</summary>
-    public static CacheProcess Start(string region, params string[] args) => new(region, args);
+    public static CacheProcess Start(string region, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet");
+        psi.ArgumentList.Add(Sample);
+        psi.ArgumentList.Add("--region");
+        psi.ArgumentList.Add(region);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return new(psi);
+    }
+
+    /// <summary>Starts the sample with its region in systemd's fd store under <paramref name="fdName"/>, as systemd
+    /// would: <c>NOTIFY_SOCKET</c> set, and when <paramref name="storedFd"/> (an fd of this process) is given, that
+    /// file at fd 3 with <c>LISTEN_FDS=1</c>, <c>LISTEN_FDNAMES</c> and <c>LISTEN_PID</c> set to the sample's own pid
+    /// (by a shell that opens it and then execs the sample, keeping its pid).</summary>
+    public static CacheProcess StartFromFdStore(string fdName, string notifySocket, int? storedFd)
+    {
+        var psi = new ProcessStartInfo("/bin/sh");
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(storedFd is { } fd
+            ? $"exec 3<>/proc/{Environment.ProcessId}/fd/{fd}; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=\"$0\"; export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec dotnet \"$1\" --region-fd-name \"$0\""
+            : "exec dotnet \"$1\" --region-fd-name \"$0\"");
+        psi.ArgumentList.Add(fdName);
+        psi.ArgumentList.Add(Sample);
+        foreach (var name in new[] { "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES" }) psi.Environment.Remove(name);
+        psi.Environment["NOTIFY_SOCKET"] = notifySocket;
+        return new(psi);
+    }
 
     /// <summary>The first line: "BOOT KIND entries=N live-updates=N".</summary>
     public string Boot { get; }

@@ -1,4 +1,6 @@
+using KState.TestHost;
 using KState.Tests.Support;
+using Mono.Unix.Native;
 
 namespace KState.Tests.Hosting;
 
@@ -114,5 +116,39 @@ public class HostingSampleTests
         }
         using var second = CacheProcess.Start(r.Path);
         Assert.That(second.Boot, Is.EqualTo("BOOT none entries=0 live-updates=0"));
+    }
+
+    [Test]
+    public void A_region_kept_in_systemds_fd_store_carries_the_cache_to_the_restarted_service()
+    {
+        string notify = $"@kstate-test-cache-notify-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        int manager = FdPassing.Socket(UnixSocketType.SOCK_DGRAM); // the service manager's end of NOTIFY_SOCKET
+        int stored = -1;
+        try
+        {
+            FdPassing.Bind(manager, notify);
+            using (var first = CacheProcess.StartFromFdStore("cache-region", notify, storedFd: null))
+            {
+                Assert.That(first.Boot, Is.EqualTo("BOOT first entries=0 live-updates=0"));
+                var (data, fds) = FdPassing.Receive(manager); // stored at boot, before any state: it survives a crash too
+                stored = fds.Single();
+                Assert.That(System.Text.Encoding.ASCII.GetString(data), Is.EqualTo("FDSTORE=1\nFDNAME=cache-region\n"));
+                Fill(first);
+                var (exit, log) = first.StopBySigterm();
+                Assert.That(exit, Is.EqualTo(0), log);
+                Assert.That(log, Does.Contain("gave the new region 'cache-region' to systemd's fd store").And.Contain("KState handed over"));
+            }
+            using var second = CacheProcess.StartFromFdStore("cache-region", notify, stored);
+            Assert.That(second.Boot, Is.EqualTo("BOOT handover entries=3 live-updates=1"));
+            AssertKept(second);
+            var (exit2, log2) = second.StopByEndOfInput();
+            Assert.That(exit2, Is.EqualTo(0), log2);
+            Assert.That(log2, Does.Contain("came from systemd's fd store (fd 3)"));
+        }
+        finally
+        {
+            if (stored >= 0) Syscall.close(stored);
+            Syscall.close(manager);
+        }
     }
 }

@@ -19,6 +19,7 @@ public class SystemdFdsTests
 
     [TestCase("101", "1", "region")]   // passed to another process
     [TestCase("x", "1", "region")]     // an unreadable LISTEN_PID
+    [TestCase(null, "1", "region")]    // no LISTEN_PID: inherited variables
     [TestCase("100", null, "region")]  // no LISTEN_FDS
     [TestCase("100", "0", "region")]
     [TestCase("100", "1", "other")]
