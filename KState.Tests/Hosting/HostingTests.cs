@@ -191,4 +191,41 @@ public unsafe class HostingTests
         }
         Assert.That(kinds, Is.EqualTo(new[] { KhoBootKind.First, KhoBootKind.Handover }));
     }
+
+    [Test]
+    public void A_region_booted_by_another_generation_fails_the_start_when_not_told_to_wait()
+    {
+        using var r = new TestRegion("hostbusy");
+        using var predecessor = r.Boot();
+        var logs = new LogSink();
+        using var host = Build(logs, o => o.RegionPath = r.Path);
+        Assert.That(() => host.StartAsync().GetAwaiter().GetResult(), Throws.TypeOf<KStateBusyException>());
+        Assert.That(logs.Entries.Single(e => e.Level == LogLevel.Critical).Message, Does.Contain(r.Path));
+    }
+
+    [Test]
+    public void A_successor_told_to_wait_boots_on_the_handover_its_predecessor_finalizes_meanwhile()
+    {
+        using var r = new TestRegion("hostwait");
+        var predecessor = r.Boot();
+        try
+        {
+            KhoBootKind? kind = null;
+            using var host = Build(new LogSink(), o =>
+            {
+                o.RegionPath = r.Path;
+                o.WaitForPredecessor = TimeSpan.FromSeconds(60);
+            }, start: k => kind = k.BootStatus.Kind);
+            var starting = Task.Run(() => host.StartAsync()); // held in InitWait while the predecessor has the region
+            predecessor.FinalizeHandover();
+            predecessor.Dispose();
+            Assert.That(starting.Wait(TimeSpan.FromSeconds(120)), Is.True, "the successor did not boot");
+            Assert.That(kind, Is.EqualTo(KhoBootKind.Handover));
+            host.StopAsync().GetAwaiter().GetResult();
+        }
+        finally
+        {
+            predecessor.Dispose();
+        }
+    }
 }
