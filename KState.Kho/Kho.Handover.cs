@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using KState.Machine.Diagnostics;
 using KState.Machine.Handover;
 using KState.Machine.Region;
 
@@ -104,6 +105,7 @@ public sealed partial class Kho
     /// <exception cref="KStateOutOfMemoryException">No memory for the root tree.</exception>
     public void FinalizeHandover()
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         IKhoParticipant[] participants;
         lock (_lock)
         {
@@ -128,15 +130,17 @@ public sealed partial class Kho
                 Commit();
             }
         }
-        catch
+        catch (Exception e)
         {
             for (int i = ran - 1; i >= 0; i--) participants[i].OnAbort(this);
+            KStateMeter.FinalizeFailed(this, started, e);
             throw;
         }
         finally
         {
             lock (_lock) _finalizing = false;
         }
+        ReportFinalized(started);
     }
 
     private void Commit()
@@ -197,6 +201,7 @@ public sealed partial class Kho
             participants = [.. _participants];
         }
         for (int i = participants.Length - 1; i >= 0; i--) participants[i].OnAbort(this);
+        ReportAborted();
     }
 
     private Span<byte> SlotSpan(int index) => _mem.At((ulong)CommitSlot.OffsetOf(index), CommitSlot.Size);

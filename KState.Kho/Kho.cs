@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using KState.Machine.Diagnostics;
 using KState.Machine.Handover;
 using KState.Machine.Memory;
 using KState.Machine.Preservation;
@@ -138,6 +139,7 @@ public sealed unsafe partial class Kho : IDisposable
 
     private static Kho BootOn(ShmRegion region, Layout? create, ulong size, KhoOptions options)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             Layout layout;
@@ -152,6 +154,7 @@ public sealed unsafe partial class Kho : IDisposable
             region.SealSize(); // only once the header proved it a region: a refused file is left untouched
             var kho = new Kho(region, layout, options);
             kho.Boot();
+            KStateMeter.Booted(kho, started);
             return kho;
         }
         catch

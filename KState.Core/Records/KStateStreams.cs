@@ -1,4 +1,5 @@
 using KState.Core.Records;
+using KState.Machine.Diagnostics;
 
 namespace KState;
 
@@ -26,6 +27,7 @@ public sealed class KStateStreams : IKhoParticipant, IDisposable
         catch (Exception e) when (e is KStateCorruptException or KStateVersionException)
         {
             IncomingProblem = (KStateException)e;
+            KStateMeter.Damaged(kho, "kstate root", IncomingProblem);
         }
         kho.AddParticipant(this);
     }

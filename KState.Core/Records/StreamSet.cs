@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using KState.Machine.Diagnostics;
 
 namespace KState.Core.Records;
 
@@ -62,6 +63,7 @@ internal sealed class StreamSet
         lock (_lock)
         {
             var infos = _outgoing.Values.Select(w => w.Complete()).ToList();
+            KStateMeter.Saved(infos.Sum(i => (long)i.Bytes));
             var blob = new byte[Format.RootHeaderBytes + infos.Count * Format.RootEntryBytes];
             BinaryPrimitives.WriteUInt64LittleEndian(blob, Format.RootMagic);
             BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(8), Format.Version);

@@ -1,4 +1,5 @@
 using KState.Core.Records;
+using KState.Machine.Diagnostics;
 
 namespace KState;
 
@@ -92,6 +93,7 @@ public sealed unsafe partial class KStateRegistry
     public void Restore(KStateDescription description, void* obj, ulong instanceId)
     {
         ArgumentNullException.ThrowIfNull(description);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         RecordReader reader;
         lock (_lock)
         {
@@ -101,6 +103,7 @@ public sealed unsafe partial class KStateRegistry
             reader = _streams.Set.Open(StreamName);
         }
         description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
+        KStateMeter.Restored("registry", description.Size, started);
     }
 
     private void CheckNotFinalized(string what)

@@ -1,4 +1,5 @@
 using System.Reflection;
+using KState.Machine.Diagnostics;
 
 namespace KState;
 
@@ -53,7 +54,9 @@ public sealed partial class KStateSessions
         catch (Exception e) when (e is KStateCorruptException or KStateVersionException)
         {
             IncomingProblem = (KStateException)e;
+            KStateMeter.Damaged(streams.Kho, "session directory", IncomingProblem);
         }
+        KStateMeter.LiveUpdateCount(streams.Kho, LiveUpdateCount);
         if (_incoming is not null)
             foreach (var s in _incoming.Sessions)
                 foreach (var item in s.Items)

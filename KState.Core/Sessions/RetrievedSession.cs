@@ -1,4 +1,5 @@
 using KState.Core.Records;
+using KState.Machine.Diagnostics;
 
 namespace KState;
 
@@ -106,6 +107,7 @@ public sealed unsafe class RetrievedSession
     {
         ArgumentNullException.ThrowIfNull(description);
         if (obj == null) Throw.Invalid($"session '{Name}': restore of item {token} into a null object");
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         lock (_owner.Gate)
         {
             var item = Find(token);
@@ -119,6 +121,7 @@ public sealed unsafe class RetrievedSession
             description.Restore(_reader, (byte*)obj, token, _owner.Kho, _owner.Allocator);
             item.RestoredInto = (nint)obj;
         }
+        KStateMeter.Restored("session", description.Size, started);
     }
 
     /// <summary>
