@@ -86,15 +86,18 @@ internal static unsafe partial class Demo
             var t = new Timeline();
             var entries = new List<CacheEntry>();
             var kho = Kho.Init(region, regionSize);
+            KStateStreams? streams = null;
+            int folioCount = 0;
             try
             {
-                var streams = new KStateStreams(kho);
+                streams = new KStateStreams(kho);
                 var sessions = new KStateSessions(streams) { Version = "kstate-demo 1" };
                 var clock = new SavedClock();
                 kho.AddParticipant(clock); // after KSTATE's own participant: it runs once the records are written
                 // Progress only on a terminal: a captured or redirected writer gets no carriage-return lines.
                 bool progress = !json && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
                 var folios = Build(kho, stateSize, entries, progress ? stderr : null);
+                folioCount = folios.Count;
                 var root = (CacheRoot*)NativeMemory.AllocZeroed((nuint)sizeof(CacheRoot));
                 var entryArray = (CacheEntry*)NativeMemory.Alloc((nuint)(entries.Count * sizeof(CacheEntry)));
                 CollectionsMarshal.AsSpan(entries).CopyTo(new Span<CacheEntry>(entryArray, entries.Count));
@@ -116,19 +119,19 @@ internal static unsafe partial class Demo
                 kho.FinalizeHandover();
                 t.Finalized = Stopwatch.GetTimestamp();
                 t.Saved = clock.At;
-                streams.Dispose();
-                result["folios"] = folios.Count;
-                result["entries"] = entries.Count;
-                result["state_bytes"] = entries.Sum(e => (long)e.Length);
-                result["region_bytes"] = regionSize;
             }
             finally
             {
-                // Teardown: the lock goes first (the successor boots from here), then the state is unmapped page by page.
+                // Teardown at once: the lock goes first (the successor boots from here), then the state is unmapped page by page.
                 t.LetGo = Stopwatch.GetTimestamp();
                 kho.Dispose();
                 t.TornDown = Stopwatch.GetTimestamp();
+                streams?.Dispose();
             }
+            result["folios"] = folioCount;
+            result["entries"] = entries.Count;
+            result["state_bytes"] = entries.Sum(e => (long)e.Length);
+            result["region_bytes"] = regionSize;
             result["native"] = RunsNatively;
             if (sequential) next = StartNextGeneration(region, wait: false, t);
             var successor = FinishNextGeneration(next!);
