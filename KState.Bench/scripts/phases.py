@@ -8,7 +8,7 @@ runs_dir, out_dir = sys.argv[1], sys.argv[2]
 runs = {}  # (backing, mode, size) -> [json]
 for path in glob.glob(os.path.join(runs_dir, "*.json")):
     m = re.match(r"(\w+)-(\w+)-(\d+)-(\d+)\.json$", os.path.basename(path))
-    if m:
+    if m and os.path.getsize(path) > 0:  # an empty file: a run still going (phases.py on a run in progress)
         with open(path) as f:
             runs.setdefault((m[1], m[2], int(m[3])), []).append(json.load(f))
 sizes = sorted({k[2] for k in runs})
@@ -60,12 +60,25 @@ for b in backings:
         for s in sizes:
             print(f"| {NAMES[b]} | {mode} | {mib(s)} | " + " | ".join(cell(values(k, b, mode, s)) for k, _ in PHASES) + " |")
 
+# The C successor's moments, from stop-serving: finalized, booted, serving (boot + restore = serving - finalized).
+c_rows = [(b, way, s) for b in backings for way in ("c", "c0") for s in sizes if runs.get((b, way, s))]
+if c_rows:
+    print("\nC through libkstate.so (examples/successor.c: no .NET, values preserved in place, no records; ms from stop-serving):\n")
+    print("| backing | folios | state | finalized at | booted at | serving at (blackout) | boot + restore (serving - finalized) | teardown done at |")
+    print("|---|---|---|---|---|---|---|---|")
+    for b, way, s in c_rows:
+        rs = runs[(b, way, s)]
+        order = 9 if way == "c" else int(way[1:])
+        print(f"| {NAMES[b]} | {s // (4096 << order):,} of order {order} | {mib(s)} | " + " | ".join(
+            cell([r[k] for r in rs]) for k in ("finalized_at_ms", "booted_at_ms", "blackout_ms")) + " | "
+            + cell([r["blackout_ms"] - r["finalized_at_ms"] for r in rs]) + " | " + cell([r["torn_down_at_ms"] for r in rs]) + " |")
+
 first = next(r for rs in runs.values() for r in rs if "native" in r)
 print(f"\nBacking: {', '.join(sorted({r['backing'] for rs in runs.values() for r in rs if 'backing' in r}))}; "
       f"{'Native AOT' if first.get('native') and first.get('next_native') else 'JIT'} generations.")
 
 # The chart: log-log, one polyline per way.
-W, H, L, R, T, B = 760, 460, 70, 250, 30, 50
+W, H, L, R, T, B = 820, 460, 70, 300, 30, 50
 pts = [(s, statistics.median(get(s))) for _, get in ways for s in sizes if get(s)]
 ymin = 10 ** math.floor(math.log10(min(v for _, v in pts)))
 ymax = 10 ** math.ceil(math.log10(max(v for _, v in pts)))
@@ -115,7 +128,7 @@ with open(os.path.join(out_dir, "blackout.svg"), "w") as f:
 
 # The second chart: where the blackout goes, phase by phase, at each size (stacked bars, linear ms).
 STACK = [("preserve_ms", "preserve", "#9ecae1"), ("records_ms", "save", "#3182bd"), ("commit_ms", "finalize", "#08519c"),
-         ("gap", "let-go to boot start", "#bbbbbb"), ("boot_ms", "boot", "#fd8d3c"), ("restore_ms", "restore", "#d94801")]
+         ("gap", "the rest", "#bbbbbb"), ("boot_ms", "boot", "#fd8d3c"), ("restore_ms", "restore", "#d94801")]
 bars = []
 for b in backings:
     for mode in ("successor", "sequential"):
@@ -126,19 +139,19 @@ for b in backings:
             med = {k: statistics.median([r[k] for r in rs]) for k in ("preserve_ms", "records_ms", "commit_ms", "boot_ms", "restore_ms", "blackout_ms")}
             med["gap"] = max(0.0, med["blackout_ms"] - sum(med[k] for k in ("preserve_ms", "records_ms", "commit_ms", "boot_ms", "restore_ms")))
             bars.append((f"{NAMES[b]}, {mode}, {mib(s)}", med))
-W2, row = 860, 22
-H2 = T + len(bars) * row + 70
-top = max(m["blackout_ms"] for _, m in bars) if bars else 1
+W2, row = 900, 22
+H2 = T + len(bars) * row + 80
 L2, R2 = 230, 30
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W2}" height="{H2}" viewBox="0 0 {W2} {H2}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W2}" height="{H2}" fill="white"/>',
-       f'<text x="10" y="18" font-size="14">Where the blackout goes (median ms; "let-go to boot start" includes the successor\'s process start in sequential mode)</text>']
+       f'<text x="10" y="18" font-size="14">Where the blackout goes: each phase\'s share of the median blackout (total at the right)</text>',
+       f'<text x="10" y="{H2 - 8}" font-size="11">"the rest": sequential, the teardown and the successor\'s process start; successor mode, the lock poll (up to 1 ms) and scheduling</text>']
 for i, (name, med) in enumerate(bars):
     yy = T + i * row
     svg.append(f'<text x="{L2 - 6}" y="{yy + 14}" text-anchor="end">{name}</text>')
     at = L2
     for key, _, color in STACK:
-        w = med[key] / top * (W2 - L2 - R2 - 60)
+        w = med[key] / med["blackout_ms"] * (W2 - L2 - R2 - 70) if med["blackout_ms"] > 0 else 0
         svg.append(f'<rect x="{at:.1f}" y="{yy + 3}" width="{max(w, 0):.1f}" height="{row - 6}" fill="{color}"/>')
         at += w
     svg.append(f'<text x="{at + 4:.1f}" y="{yy + 14}">{med["blackout_ms"]:.1f} ms</text>')

@@ -26,6 +26,7 @@ if [[ $(id -u) == 0 ]]; then
   # Room for the largest region (state + a quarter + 64 MiB) and a margin.
   mount -t tmpfs -o "huge=always,size=$((largest * 3 / 2 + (256 << 20)))" tmpfs "$huge"
   trap 'umount "$huge" && rmdir "$huge"' EXIT
+  trap 'exit 1' INT TERM # through the EXIT trap: the mount goes even when the run is stopped
   dir[huge]=$huge
   backings+=(huge)
 else
@@ -44,6 +45,7 @@ else
 fi
 
 echo "    $kstate demo --json --state-size SIZE --region DIR/kstate-phases [--sequential] [--no-baselines]"
+[[ -z $c_successor ]] || echo "    $c_successor DIR/kstate-phases-c MIB ORDER   (examples/successor.c; ORDER 9, and 0 at 1 GiB)"
 echo "    (DIR: /dev/shm${huge:+, and $huge: mount -t tmpfs -o huge=always,size=... tmpfs $huge})"
 for ((rep = 1; rep <= reps; rep++)); do
   for size in "${sizes[@]}"; do
@@ -59,15 +61,19 @@ for ((rep = 1; rep <= reps; rep++)); do
         grep -q '"verified":true' "$file" || { echo "phases.sh: $backing $mode at $size did not verify" >&2; exit 1; }
         echo "  rep $rep, $((size >> 20)) MiB, $backing, $mode: blackout $(grep -o '"blackout_ms":[0-9.]*' "$file" | cut -d: -f2) ms" >&2
       done
-      if [[ -n $c_successor ]]; then
-        text=$("$c_successor" "${dir[$backing]}/kstate-phases-c-$$" $((size >> 20))) || { echo "phases.sh: successor.c on $backing at $size failed" >&2; exit 1; }
+      # 2 MiB folios at every size; at 1 GiB also 262,144 order-0 folios (the issue's fresh-process boot + restore target).
+      for order in 9 $( ((size == 1 << 30)) && echo 0); do
+        [[ -n $c_successor ]] || break
+        way=c; ((order == 9)) || way=c$order
+        text=$("$c_successor" "${dir[$backing]}/kstate-phases-c-$$" $((size >> 20)) $order) ||
+          { echo "phases.sh: successor.c on $backing at $size, order $order failed" >&2; exit 1; }
         rm -f "${dir[$backing]}/kstate-phases-c-$$"
         grep -q "every byte verified" <<<"$text" || { echo "phases.sh: successor.c on $backing at $size did not verify: $text" >&2; exit 1; }
-        # "gen2: booted at B ms, serving at S ms after stop-serving"; "gen1: ... finalized at F ms, torn down at D ms"
+        # "gen1: ... finalized at F ms, torn down at D ms"; "gen2: booted at B ms, serving at S ms after stop-serving"
         sed -n 's/.*finalized at \([0-9.]*\) ms, torn down at \([0-9.]*\) ms.*/"finalized_at_ms":\1,"torn_down_at_ms":\2/p; s/.*booted at \([0-9.]*\) ms, serving at \([0-9.]*\) ms.*/"booted_at_ms":\1,"blackout_ms":\2/p' <<<"$text" |
-          paste -sd, | sed 's/^/{/; s/$/}/' > "$out/$backing-c-$size-$rep.json"
-        echo "  rep $rep, $((size >> 20)) MiB, $backing, C successor: $(tail -n1 <<<"$text")" >&2
-      fi
+          paste -sd, | sed 's/^/{/; s/$/}/' > "$out/$backing-$way-$size-$rep.json"
+        echo "  rep $rep, $((size >> 20)) MiB, $backing, C successor, order $order: $(tail -n1 <<<"$text")" >&2
+      done
     done
   done
 done
