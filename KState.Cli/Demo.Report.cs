@@ -33,13 +33,19 @@ internal static partial class Demo
         stdout.WriteLine(successor
             ? $"  successor started {-(double)r["spawned_at_ms"]:F2} ms before stop-serving; it waits for the region (Kho.InitWait)"
             : "  sequential: the next generation starts after this one has torn down (--sequential)");
-        stdout.WriteLine($"  generation 2: process start               {r["process_start_ms"],10:F2} ms   ({((bool)r["native"] && (bool)r["next_native"] ? "Native AOT" : "JIT or ReadyToRun")}){(successor ? "   before the blackout" : "")}");
-        stdout.WriteLine($"  generation 2: runtime ready               {r["runtime_ready_ms"],10:F2} ms{(successor ? "   before the blackout" : "")}");
+        string runtime = (bool)r["native"] && (bool)r["next_native"] ? "Native AOT" : "JIT or ReadyToRun";
+        void Start(string spawned, string when)
+        {
+            stdout.WriteLine($"  generation 2: process start               {r["process_start_ms"],10:F2} ms   ({runtime}){spawned}{when}");
+            stdout.WriteLine($"  generation 2: runtime ready               {r["runtime_ready_ms"],10:F2} ms{when}");
+        }
+        if (successor) Start("", "   before the blackout");
         stdout.WriteLine($"  generation 1: stop serving                      0.00 ms   (the blackout starts)");
         stdout.WriteLine($"  generation 1: preserve                    {r["preserve_ms"],10:F2} ms");
         stdout.WriteLine($"  generation 1: save (KSTATE records)       {r["records_ms"],10:F2} ms");
         stdout.WriteLine($"  generation 1: finalize (commit)           {r["commit_ms"],10:F2} ms   let go at {r["let_go_at_ms"]:F2} ms");
         stdout.WriteLine($"  generation 1: teardown (unmap, close)     {r["teardown_ms"],10:F2} ms   done at {r["torn_down_at_ms"]:F2} ms{(successor ? " (off the blackout's path)" : "")}");
+        if (!successor) Start($", spawned at {r["spawned_at_ms"]:F2} ms", "");
         stdout.WriteLine($"  generation 2: boot                        {r["boot_ms"],10:F2} ms   at {r["booted_at_ms"]:F2} ms ({r["boot_report"]})");
         stdout.WriteLine($"  generation 2: restore                     {r["restore_ms"],10:F2} ms");
         stdout.WriteLine($"  blackout (stop serving to serving{(successor ? "" : ", process start included")}) {r["blackout_ms"],8:F2} ms");
