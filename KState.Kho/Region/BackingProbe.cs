@@ -22,16 +22,17 @@ internal static class BackingProbe
         if (type != TmpfsMagic) return new KhoBacking($"0x{type:x}", SmallPage, $"file system 0x{type:x} (not tmpfs): 4 KiB pages");
         if (Syscall.fstat(fd, out var st) != 0) PosixError.Throw(PosixError.Last, $"region {name}: fstat");
         // A tmpfs of the mount table, or the kernel's internal one (memfds), which shmem_enabled alone governs.
-        string huge = MountHuge(st.st_dev) ?? $"shmem_enabled={Selected(Thp + "shmem_enabled") ?? "never"}";
         string forced = Selected(Thp + "shmem_enabled") ?? "never";
-        bool huges = forced switch
+        string? mount = MountHuge(st.st_dev);
+        string huge = mount ?? $"shmem_enabled={forced}";
+        bool hugePages = forced switch
         {
             "force" => true,
             "deny" => false,
             _ => huge is "huge=always" or "huge=within_size" or "shmem_enabled=always" or "shmem_enabled=within_size",
         };
-        if (forced is "force" or "deny") huge += $", shmem_enabled={forced}";
-        ulong page = huges ? PmdSize() : SmallPage;
+        if (mount is not null && forced is "force" or "deny") huge += $", shmem_enabled={forced}"; // it overrides the mount
+        ulong page = hugePages ? PmdSize() : SmallPage;
         string note = huge is "huge=advise" ? " (KState does not madvise)" : "";
         return new KhoBacking("tmpfs", page, $"tmpfs, {huge}{note}: {Size(page)} pages");
     }
