@@ -4,6 +4,8 @@
 #   ./build.sh test     restore, build with warnings as errors, run every non-stress test; ends with "N passed, N failed"
 #   ./build.sh stress   the long runs (Category "Stress") and a 20 s fuzz run per target (needs afl++: installed as root)
 #   ./build.sh blackout [REPS SIZE...]  the demo's live update under the JIT, ReadyToRun and Native AOT in one run (a table)
+#   ./build.sh blackout phases [REPS SIZE...]  the native demo phase by phase: successor and sequential, /dev/shm and a
+#                       huge-page tmpfs (as root), against MemoryPack and memcpy; tables, and charts into docs/
 #   ./build.sh bench    BenchmarkDotNet benchmarks (extra arguments go to BenchmarkDotNet, e.g. --filter '*Kho*')
 #   ./build.sh native   publish libkstate.so (with libMono.Unix.so beside it), kstate.h and kstate.pc into one folder
 #   ./build.sh install [PREFIX]  install them under PREFIX (default artifacts/install): lib/libkstate.so.VERSION with its
@@ -263,8 +265,12 @@ case "${1:-demo}" in
     ensure_tools
     build
     kstate_aot
-    kstate_r2r
-    KState.Bench/scripts/blackout.sh "${@:2}"
+    if [[ ${2:-} == phases ]]; then
+      KState.Bench/scripts/phases.sh "${@:3}"
+    else
+      kstate_r2r
+      KState.Bench/scripts/blackout.sh "${@:2}"
+    fi
     ;;
   bench)
     ensure_tools

@@ -42,14 +42,17 @@ public static class App
         var stateSize = new Option<long>("--state-size") { Description = "Bytes of cache values to build and hand over", DefaultValueFactory = _ => 64L << 20 };
         var discard = new Option<bool>("--discard-handover") { Description = "Let --region replace a region that holds a committed handover nobody has booted yet (it is lost)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
-        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, discard, stateSize, json };
-        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(discard), r.GetValue(stateSize), r.GetValue(json), stdout, stderr));
+        var sequential = new Option<bool>("--sequential") { Description = "Start the next generation only after this one has torn down, instead of before the handover (a successor waiting for the region)" };
+        var noBaselines = new Option<bool>("--no-baselines") { Description = "Skip carrying the same state by MemoryPack and by memcpy (the comparison)" };
+        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, discard, stateSize, sequential, noBaselines, json };
+        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(discard), r.GetValue(stateSize), r.GetValue(sequential), !r.GetValue(noBaselines), r.GetValue(json), stdout, stderr));
         root.Subcommands.Add(demo);
 
         var nextRegion = new Argument<string>("region");
-        var next = new Command("demo-next", "The demo's second generation (started by demo)") { nextRegion };
+        var nextWait = new Option<bool>("--wait") { Description = "Say \"ready\", then wait for the region's handover (Kho.InitWait)" };
+        var next = new Command("demo-next", "The demo's second generation (started by demo)") { nextRegion, nextWait };
         next.Hidden = true;
-        next.SetAction(r => Demo.NextGeneration(r.GetValue(nextRegion)!, stdout, stderr));
+        next.SetAction(r => Demo.NextGeneration(r.GetValue(nextRegion)!, r.GetValue(nextWait), stdout, stderr));
         root.Subcommands.Add(next);
 
         var region = new Argument<string>("region") { Description = "Region file, e.g. /dev/shm/myservice" };

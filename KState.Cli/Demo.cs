@@ -30,7 +30,9 @@ internal struct CacheRoot
 /// <summary>
 /// The main job: a key-value cache whose values live in KHO folios and whose index is a described struct builds its
 /// state, finalizes, and hands over to a new process of itself, which boots, restores, verifies every byte and
-/// reports the blackout. The same state is then carried by MemoryPack through a /dev/shm file and by memcpy through
+/// reports the blackout. By default that successor is started before the handover and waits for the region
+/// (<see cref="Kho.InitWait(string, ulong, TimeSpan, KhoOptions?)"/>), as a service's binary upgrade does; with
+/// --sequential it is started only after this generation has torn down. The same state is then carried by MemoryPack through a /dev/shm file and by memcpy through
 /// shared memory, for comparison in the same run.
 /// </summary>
 internal static unsafe partial class Demo
@@ -63,71 +65,93 @@ internal static unsafe partial class Demo
 
     private static int ValueLength(ulong key) => 256 + (int)(key * 2654435761UL % 3841); // 256 B .. 4 KiB
 
-    public static int Run(string? regionArg, bool discardHandover, long stateSize, bool json, TextWriter stdout, TextWriter stderr)
+    /// <summary>The first generation: builds the cache, hands it over and reports every phase (see Demo.Phases.cs).</summary>
+    /// <param name="sequential">Start the next generation only after this one has torn down (a plain restart),
+    /// instead of before the handover (a successor that waits for the region).</param>
+    /// <param name="baselines">Also carry the same state by MemoryPack and by memcpy, for comparison.</param>
+    public static int Run(string? regionArg, bool discardHandover, long stateSize, bool sequential, bool baselines, bool json, TextWriter stdout, TextWriter stderr)
     {
         if (stateSize < 4096 || stateSize > (16L << 30)) throw new KStateInvalidException($"--state-size {stateSize} must be between 4 KiB and 16 GiB");
         string region = regionArg ?? $"/dev/shm/kstate-demo-{Environment.ProcessId}";
-        ulong regionSize = (ulong)(stateSize + stateSize / 4 + (64L << 20)) & ~4095UL;
+        ulong regionSize = (ulong)(stateSize + stateSize / 4 + (64L << 20)) & ~((2UL << 20) - 1); // whole huge pages: hugetlbfs maps nothing less
         if (RegionGuard.TryClear(region, discardHandover) is { } refusal)
         {
             stderr.WriteLine($"kstate: {refusal}");
             return App.UsageOrIo;
         }
+        Process? next = null;
         try
         {
-            var result = new Dictionary<string, object>();
-            long saveStart, finalized;
+            var result = new Dictionary<string, object> { ["mode"] = sequential ? "sequential" : "successor" };
+            var t = new Timeline();
             var entries = new List<CacheEntry>();
-            using (var kho = Kho.Init(region, regionSize))
+            var kho = Kho.Init(region, regionSize);
+            KStateStreams? streams = null;
+            int folioCount = 0;
+            try
             {
-                using var streams = new KStateStreams(kho);
+                streams = new KStateStreams(kho);
                 var sessions = new KStateSessions(streams) { Version = "kstate-demo 1" };
+                var clock = new SavedClock();
+                kho.AddParticipant(clock); // after KSTATE's own participant: it runs once the records are written
                 // Progress only on a terminal: a captured or redirected writer gets no carriage-return lines.
                 bool progress = !json && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
                 var folios = Build(kho, stateSize, entries, progress ? stderr : null);
+                folioCount = folios.Count;
                 var root = (CacheRoot*)NativeMemory.AllocZeroed((nuint)sizeof(CacheRoot));
                 var entryArray = (CacheEntry*)NativeMemory.Alloc((nuint)(entries.Count * sizeof(CacheEntry)));
                 CollectionsMarshal.AsSpan(entries).CopyTo(new Span<CacheEntry>(entryArray, entries.Count));
                 var folioArray = (Folio*)NativeMemory.Alloc((nuint)(folios.Count * sizeof(Folio)));
                 CollectionsMarshal.AsSpan(folios).CopyTo(new Span<Folio>(folioArray, folios.Count));
                 *root = new CacheRoot { EntryCount = (ulong)entries.Count, Entries = new(entryArray), FolioCount = (ulong)folios.Count, Folios = new(folioArray) };
+                result["backing"] = kho.Backing.Description;
+                result["backing_page_size"] = kho.BackingPageSize;
 
-                // The blackout starts: preserve, save, finalize, exit.
-                saveStart = Stopwatch.GetTimestamp();
+                // A successor is started while this generation still serves: its process start and runtime are off the blackout.
+                if (!sequential) next = StartNextGeneration(region, wait: true, t);
+
+                // The blackout starts: stop serving, preserve, save, finalize, let go.
+                t.Stop = Stopwatch.GetTimestamp();
                 foreach (var f in folios) kho.PreserveFolio(f);
-                sessions.Create(SessionName).SaveState(RootV1, root, 0); // saved at finalize
-                kho.AddSubtree("kstate-demo", BitConverter.GetBytes(saveStart));
+                t.Preserved = Stopwatch.GetTimestamp();
+                sessions.Create(SessionName).SaveState(RootV1, root, 0); // its records are written at finalize
+                kho.AddSubtree("kstate-demo", BitConverter.GetBytes(t.Stop)); // the stop time, for the successor's own report
                 kho.FinalizeHandover();
-                finalized = Stopwatch.GetTimestamp();
-                result["save_ms"] = Ms(saveStart);
-                result["folios"] = folios.Count;
-                result["entries"] = entries.Count;
-                result["state_bytes"] = entries.Sum(e => (long)e.Length);
-                result["region_bytes"] = regionSize;
+                t.Finalized = Stopwatch.GetTimestamp();
+                t.Saved = clock.At;
             }
-
-            // Teardown: closing the region unmaps the state, page by page; the successor starts after it.
-            result["teardown_ms"] = Ms(finalized);
+            finally
+            {
+                // Teardown at once: the lock goes first (the successor boots from here), then the state is unmapped page by page.
+                t.LetGo = Stopwatch.GetTimestamp();
+                kho.Dispose();
+                t.TornDown = Stopwatch.GetTimestamp();
+                streams?.Dispose();
+            }
+            result["folios"] = folioCount;
+            result["entries"] = entries.Count;
+            result["state_bytes"] = entries.Sum(e => (long)e.Length);
+            result["region_bytes"] = regionSize;
             result["native"] = RunsNatively;
-            long spawned = Stopwatch.GetTimestamp();
-            var next = RunNextGeneration(region, stderr);
-            // The successor's process start: from spawning it to its demo-next running (runtime and command line ready).
-            result["start_ms"] = (double)next["entered_ms"] - Stopwatch.GetElapsedTime(saveStart, spawned).TotalMilliseconds;
-            next.Remove("entered_ms");
-            foreach (var (k, v) in next) result[k] = v;
-            result["blackout_ms"] = (double)result["restore_done_ms"];
-            result.Remove("restore_done_ms");
+            if (sequential) next = StartNextGeneration(region, wait: false, t);
+            var successor = FinishNextGeneration(next!);
+            Phases(result, t, successor);
 
             double kstateMs = (double)result["save_ms"] + (double)result["boot_ms"] + (double)result["restore_ms"];
             result["kstate_ms"] = kstateMs;
             // The baselines hold the state in one byte array, which .NET caps at Array.MaxLength bytes.
-            if ((long)result["state_bytes"] <= Array.MaxLength)
+            if (!baselines)
+            {
+                result["baselines"] = "not run: --no-baselines";
+            }
+            else if ((long)result["state_bytes"] <= Array.MaxLength)
             {
                 var (memoryPackMs, memcpyMs) = Baselines(entries);
                 result["memorypack_ms"] = memoryPackMs;
                 result["memcpy_ms"] = memcpyMs;
                 result["kstate_vs_memorypack"] = kstateMs / memoryPackMs;
                 result["kstate_vs_memcpy"] = kstateMs / memcpyMs;
+                result["blackout_vs_memorypack"] = (double)result["blackout_ms"] / memoryPackMs;
             }
             else
             {
@@ -138,8 +162,24 @@ internal static unsafe partial class Demo
         }
         finally
         {
+            if (next is { HasExited: false })
+            {
+                next.Kill(); // this generation failed before the handover: its waiting successor has nothing to wait for
+                next.WaitForExit();
+            }
+            next?.Dispose();
             if (regionArg is null) Kho.RemoveRegion(region);
         }
+    }
+
+    /// <summary>Notes when KSTATE's records are written: it runs at finalize, after KSTATE's participant, before the commit.</summary>
+    private sealed class SavedClock : IKhoParticipant
+    {
+        public long At { get; private set; }
+
+        public void OnFinalize(Kho kho) => At = Stopwatch.GetTimestamp();
+
+        public void OnAbort(Kho kho) => At = 0;
     }
 
     private static List<Folio> Build(Kho kho, long stateSize, List<CacheEntry> entries, TextWriter? progress)
@@ -173,103 +213,6 @@ internal static unsafe partial class Demo
         return folios;
     }
 
-    private static Dictionary<string, object> RunNextGeneration(string region, TextWriter stderr)
-    {
-        // The next generation runs as this one does: the native executable starts itself, `dotnet kstate.dll` starts kstate.dll.
-        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kstate.dll"));
-        psi.ArgumentList.Add("demo-next");
-        psi.ArgumentList.Add(region);
-        using var child = Process.Start(psi)!;
-        string output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
-        if (child.ExitCode != 0) throw new KStateCorruptException($"the next generation failed (exit {child.ExitCode}): {output}");
-        var result = new Dictionary<string, object>();
-        using var doc = JsonDocument.Parse(output);
-        foreach (var p in doc.RootElement.EnumerateObject())
-            result[p.Name] = p.Value.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                JsonValueKind.Number => p.Value.GetDouble(),
-                _ => p.Value.ToString(),
-            };
-        return result;
-    }
-
-    /// <summary>The second generation: boot, restore, serve (verify every byte), and say how long each took.</summary>
-    public static int NextGeneration(string region, TextWriter stdout, TextWriter stderr)
-    {
-        long start = Stopwatch.GetTimestamp();
-        using var kho = Kho.Init(region, 0);
-        double bootMs = Ms(start);
-        if (!kho.IsKhoBoot) throw new KStateNotFoundException($"no handover: {kho.BootReport}");
-        long saveStart = BitConverter.ToInt64(kho.RetrieveSubtree("kstate-demo"));
-        // The monotonic clock is the machine's, so both generations' timestamps share one time line.
-        double enteredMs = Stopwatch.GetElapsedTime(saveStart, start).TotalMilliseconds;
-
-        long restoreStart = Stopwatch.GetTimestamp();
-        using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
-        var session = sessions.Retrieve(SessionName);
-        var root = new CacheRoot();
-        session.Restore(RootV1, &root, 0);
-        int records = session.StreamRecords;
-        var folios = new Span<Folio>(root.Folios.Value, (int)root.FolioCount);
-        var values = new byte*[folios.Length];
-        for (int i = 0; i < folios.Length; i++)
-        {
-            if (!kho.TryRestoreFolio(folios[i].Phys, out var f) || f.Order != FolioOrder)
-                throw new KStateCorruptException($"value folio {i} did not restore");
-            values[i] = kho.DangerousFolioAddress(f);
-        }
-        session.Finish();
-        double restoreMs = Ms(restoreStart);
-        double restoreDoneMs = Ms(saveStart); // the cache can serve from here: the blackout ends
-
-        // Serving: every value read and checked once, which also touches every page of the restored state.
-        long warmStart = Stopwatch.GetTimestamp();
-        var entries = new ReadOnlySpan<CacheEntry>(root.Entries.Value, (int)root.EntryCount);
-        var expected = new byte[4096];
-        bool verified = true;
-        foreach (var e in entries)
-        {
-            // The index came through a checksummed record, but check it before reading through it all the same.
-            if (e.Folio >= values.Length || e.Length > expected.Length || (ulong)e.Offset + e.Length > FolioBytes)
-            {
-                verified = false;
-                break;
-            }
-            var want = expected.AsSpan(0, (int)e.Length);
-            Fill(e.Key, want);
-            if (!new ReadOnlySpan<byte>(values[e.Folio] + e.Offset, (int)e.Length).SequenceEqual(want))
-            {
-                verified = false;
-                break;
-            }
-        }
-        double warmMs = Ms(warmStart);
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("entered_ms", enteredMs);
-            w.WriteBoolean("next_native", RunsNatively);
-            w.WriteNumber("boot_ms", bootMs);
-            w.WriteNumber("restore_ms", restoreMs);
-            w.WriteNumber("restore_done_ms", restoreDoneMs);
-            w.WriteNumber("warm_ms", warmMs);
-            w.WriteBoolean("verified", verified);
-            w.WriteNumber("records", records);
-            w.WriteNumber("live_updates", sessions.LiveUpdateCount);
-            w.WriteNumber("verified_entries", entries.Length);
-            w.WriteString("boot_report", kho.BootReport);
-            w.WriteEndObject();
-        }
-        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
-        return verified ? App.Ok : App.Invalid;
-    }
-
     /// <summary>
     /// Native AOT has no JIT, so nothing was compiled at run time. (RuntimeFeature.IsDynamicCodeSupported cannot tell:
     /// PublishAot turns it off in the JIT build's runtimeconfig too.)
@@ -277,43 +220,4 @@ internal static unsafe partial class Demo
     private static bool RunsNatively => System.Runtime.JitInfo.GetCompiledMethodCount() == 0;
 
     private static double Ms(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
-
-    private static void Report(Dictionary<string, object> r, bool json, TextWriter stdout)
-    {
-        if (json)
-        {
-            using var buffer = new MemoryStream();
-            using (var w = new Utf8JsonWriter(buffer))
-            {
-                w.WriteStartObject();
-                foreach (var (k, v) in r)
-                {
-                    switch (v)
-                    {
-                        case bool b: w.WriteBoolean(k, b); break;
-                        case string s: w.WriteString(k, s); break;
-                        default: w.WriteNumber(k, Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)); break;
-                    }
-                }
-                w.WriteEndObject();
-            }
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
-            return;
-        }
-        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, index and schema in session '{SessionName}' (a KSTATE stream of {r["records"]} records)");
-        stdout.WriteLine($"  generation 1: preserve + save + finalize  {r["save_ms"],10:F2} ms");
-        stdout.WriteLine($"  generation 1: teardown (unmap, close)     {r["teardown_ms"],10:F2} ms");
-        stdout.WriteLine($"  generation 2: process start, runtime ready{r["start_ms"],10:F2} ms   ({((bool)r["native"] && (bool)r["next_native"] ? "Native AOT" : "JIT or ReadyToRun")})");
-        stdout.WriteLine($"  generation 2: boot                        {r["boot_ms"],10:F2} ms   ({r["boot_report"]})");
-        stdout.WriteLine($"  generation 2: restore                     {r["restore_ms"],10:F2} ms");
-        stdout.WriteLine($"  blackout (save start to serving, process start included) {r["blackout_ms"],8:F2} ms");
-        stdout.WriteLine($"  warm (every value read and checked)       {r["warm_ms"],10:F2} ms   verified: {r["verified"]}");
-        if (r.TryGetValue("baselines", out var skipped))
-        {
-            stdout.WriteLine($"  same state by MemoryPack and by memcpy: {skipped}");
-            return;
-        }
-        stdout.WriteLine($"  same state by MemoryPack via /dev/shm     {r["memorypack_ms"],10:F2} ms   (KState save+boot+restore is {r["kstate_vs_memorypack"]:F2}x of it)");
-        stdout.WriteLine($"  same state by memcpy via shared memory    {r["memcpy_ms"],10:F2} ms   (KState is {r["kstate_vs_memcpy"]:F2}x of it)");
-    }
 }

@@ -78,6 +78,7 @@ internal static class Inspect
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = 160;
         console.WriteLine($"region {path}: {region.RegionSize} bytes; scratch 0x{region.Scratch.Phys:x}+{region.Scratch.Size}; memory 0x{region.DataRange.Start:x}..0x{region.DataRange.End:x}");
+        console.WriteLine($"backing: {region.Backing.Description}");
         console.WriteLine($"status: {region.Status}");
         console.WriteLine($"boot outcome: {BootText.Describe(region.BootStatus)}");
         var slots = new Table().AddColumns("slot", "state", "generation", "problem");
@@ -157,7 +158,7 @@ internal static class Inspect
                 JsonMapping.Hex(i.Token), Kind(i.Kind), i.Compatible, JsonMapping.Hex(i.RecordId), i.Version, i.Bytes, i.Shared,
                 i.Kind == ItemKind.Description ? JsonMapping.Fields(i.Fields) : null))]))],
             [.. (report?.SharedData ?? []).Select(d => new SharedDataJson(d.Compatible, JsonMapping.Hex(d.Instance), d.Users, d.Bytes))],
-            report?.SessionProblems ?? []);
+            report?.SessionProblems ?? []) { Backing = new BackingJson(region.Backing.FileSystem, region.Backing.PageSize, region.Backing.Description) };
         stdout.WriteLine(JsonSerializer.Serialize(json, CliJson.Default.InspectJson));
     }
 

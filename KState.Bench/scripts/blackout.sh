@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo's live update under the JIT, ReadyToRun and Native AOT, interleaved in one run: every repetition runs each
-# way at each state size in turn, so a busy moment of the machine spreads over all of them. Prints the commands, then
+# way at each state size in turn, so a busy moment of the machine spreads over all of them. The demo runs --sequential
+# (the next generation starts after the old one's teardown), so the runtime's start is in the blackout, which is what
+# this compares; phases.sh measures the successor started before the handover. Prints the commands, then
 # a Markdown table of each phase's median and range (milliseconds) over the repetitions; the runs' JSON stays in
 # artifacts/blackout.
 #   KState.Bench/scripts/blackout.sh REPS SIZE...   (./build.sh blackout builds the three and runs it)
@@ -20,12 +22,12 @@ phases=(blackout_ms save_ms teardown_ms start_ms boot_ms restore_ms memorypack_m
 out=artifacts/blackout # every run's JSON stays here
 rm -rf $out && mkdir -p $out
 
-for way in "${ways[@]}"; do echo "    ${cmd[$way]} demo --json --state-size SIZE"; done
+for way in "${ways[@]}"; do echo "    ${cmd[$way]} demo --json --sequential --state-size SIZE"; done
 for ((rep = 1; rep <= reps; rep++)); do
   for size in "${sizes[@]}"; do
     for way in "${ways[@]}"; do
       # shellcheck disable=SC2086 # the command is words
-      ${cmd[$way]} demo --json --state-size "$size" > "$out/$way-$size-$rep.json" ||
+      ${cmd[$way]} demo --json --sequential --state-size "$size" > "$out/$way-$size-$rep.json" ||
         { echo "blackout.sh: $way at $size failed: $(cat "$out/$way-$size-$rep.json")" >&2; exit 1; }
       grep -q '"verified":true' "$out/$way-$size-$rep.json" || { echo "blackout.sh: $way at $size did not verify" >&2; exit 1; }
     done

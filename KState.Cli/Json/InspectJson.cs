@@ -55,7 +55,14 @@ internal sealed record SharedDataJson(string Compatible, string Instance, uint U
 internal sealed record InspectJson(string Region, ulong? Size, string Status, bool Valid, string? Problem, BootJson Boot, ulong Generation,
     ScratchJson? Scratch, IReadOnlyList<SlotJson> Slots, IReadOnlyList<SubtreeJson> Subtrees, IReadOnlyList<BlockJson> Preserved,
     IReadOnlyList<StreamJson> Streams, LiveUpdateJson? LiveUpdate, IReadOnlyList<SessionJson> Sessions,
-    IReadOnlyList<SharedDataJson> SharedData, IReadOnlyList<string> SessionProblems);
+    IReadOnlyList<SharedDataJson> SharedData, IReadOnlyList<string> SessionProblems)
+{
+    /// <summary>What backs the region (absent when busy).</summary>
+    public BackingJson? Backing { get; init; }
+}
+
+/// <summary>The region's backing: file system and the page size the kernel maps it with.</summary>
+internal sealed record BackingJson(string FileSystem, ulong PageSize, string Description);
 
 internal sealed record SchemaFieldJson(string Name, string Kind, int Offset, int Size, int Count, int VersionId, string? CountField, string? Nested);
 

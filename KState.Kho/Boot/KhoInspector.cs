@@ -118,6 +118,9 @@ public sealed class KhoInspector : IDisposable
     /// <summary>One line: what the region holds.</summary>
     public string Status { get; }
 
+    /// <summary>What backs the region: file system and page size (<see cref="Kho.Backing"/>).</summary>
+    public KhoBacking Backing => _memory.Backing;
+
     /// <summary>True when the newest commit is a handover that passed every check.</summary>
     public bool HasHandover => _handover is not null;
 

@@ -32,6 +32,9 @@ internal sealed unsafe class RegionMemory
     /// <summary>The region file's path.</summary>
     public string Path => _region.Path;
 
+    /// <summary>What backs the region (<see cref="ShmRegion.Backing"/>).</summary>
+    public KhoBacking Backing => _region.Backing;
+
     /// <summary>True when this process created the region (a first start).</summary>
     public bool Created => _region.Created;
 

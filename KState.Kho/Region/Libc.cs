@@ -4,7 +4,8 @@ namespace KState.Machine.Region;
 
 /// <summary>
 /// The libc calls Mono.Unix does not cover; everything else goes through <c>Mono.Unix.Native.Syscall</c>.
-/// Each binding takes only integers or bytes, so no libc structure layout is written here.
+/// Each binding takes only integers or bytes, so no libc structure layout is written here (of struct statfs, only
+/// its first two words are read).
 /// </summary>
 internal static unsafe partial class Libc
 {
@@ -21,4 +22,18 @@ internal static unsafe partial class Libc
     /// a new region is moved into place only where nothing is. Path bytes come from <see cref="UnixPath"/>.</summary>
     [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true)]
     public static partial int RenameAt2(int oldDirFd, byte* oldPath, int newDirFd, byte* newPath, uint flags);
+
+    /// <summary>fstatfs(2): Mono.Unix has only fstatvfs, which has no file system type (f_type tells tmpfs from
+    /// hugetlbfs). Called into a byte buffer larger than struct statfs (120 bytes on 64-bit Linux).</summary>
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static partial int Fstatfs(int fd, byte* buf);
+
+    /// <summary>The file system type (f_type) and block size (f_bsize: the page size on hugetlbfs) of an open file.
+    /// Both are the first two words of struct statfs on Linux (__fsword_t: the machine word), whatever the architecture.</summary>
+    public static (long Type, ulong BlockSize) FileSystemOf(int fd, string name)
+    {
+        byte* buf = stackalloc byte[256];
+        if (Fstatfs(fd, buf) != 0) PosixError.Throw(PosixError.Last, $"region {name}: fstatfs");
+        return nint.Size == 8 ? (*(long*)buf, *(ulong*)(buf + 8)) : ((uint)*(int*)buf, *(uint*)(buf + 4));
+    }
 }

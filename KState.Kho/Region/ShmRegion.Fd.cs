@@ -87,6 +87,7 @@ internal sealed unsafe partial class ShmRegion
             {
                 if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {name} has {st.st_size} bytes: too small to be a KState region", 0);
                 size = (ulong)st.st_size;
+                BackingProbe.CheckSize(own, name, size);
                 mapped = Map(name, own, size, writable: true);
             }
             return new ShmRegion(name, own, mapped, size, created) { _sealable = sealable };

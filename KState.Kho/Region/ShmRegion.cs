@@ -99,6 +99,7 @@ internal sealed unsafe partial class ShmRegion : IDisposable
             CheckMode(path, st.st_mode & FilePermissions.ACCESSPERMS, writable ? null : sharedMode);
             if (st.st_size < (long)Layout.PageSize) Throw.Corrupt($"region {path} has {st.st_size} bytes: too small to be a KState region", 0);
             ulong size = (ulong)st.st_size; // a size differing from the header's is judged by whoever reads the header
+            BackingProbe.CheckSize(fd, path, size);
             return new ShmRegion(path, fd, Map(path, fd, size, writable), size, created: false);
         }
         catch
@@ -174,6 +175,7 @@ internal sealed unsafe partial class ShmRegion : IDisposable
     /// <summary>Reserves the file's full size; the errno is returned, not set.</summary>
     internal static void Reserve(string path, int fd, ulong size)
     {
+        BackingProbe.CheckSize(fd, path, size);
         int rc;
         do rc = Syscall.posix_fallocate(fd, 0, size);
         while (rc != 0 && PosixError.FromReturn(rc) == Errno.EINTR); // a signal during a long reservation
