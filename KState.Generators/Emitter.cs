@@ -29,7 +29,7 @@ internal static class Emitter
             indent += "    ";
         }
         string t = m.TypeName;
-        sb.Append(indent).Append("partial struct ").AppendLine(t);
+        sb.Append(indent).Append("partial ").Append(m.Keyword).Append(' ').AppendLine(t);
         sb.Append(indent).AppendLine("{");
         string i1 = indent + "    ";
         bool first = true;

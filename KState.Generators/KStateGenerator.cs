@@ -16,7 +16,7 @@ public sealed class KStateGenerator : IIncrementalGenerator
     {
         var structs = context.SyntaxProvider.ForAttributeWithMetadataName(
                 "KState.KStateDescribedAttribute",
-                static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.StructDeclarationSyntax,
+                static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.StructDeclarationSyntax or Microsoft.CodeAnalysis.CSharp.Syntax.RecordDeclarationSyntax,
                 static (ctx, ct) => Parser.Parse(ctx, ct))
             .Where(static m => m is not null)
             .Select(static (m, _) => m!);

@@ -28,6 +28,6 @@ internal sealed record HookModel(string Modifiers, bool Declare);
 internal sealed record ContainingType(string Keyword, string Name);
 
 /// <summary>Everything the generator needs about one [KStateDescribed] struct: values only, so it caches.</summary>
-internal sealed record StructModel(string? Namespace, EquatableArray<ContainingType> Containers, string TypeName, string FullName,
+internal sealed record StructModel(string? Namespace, EquatableArray<ContainingType> Containers, string Keyword, string TypeName, string FullName,
     string Name, int Version, int MinVersion, EquatableArray<FieldModel> Fields, EquatableArray<SubsectionModel> Subsections,
     HookModel? PreSave, HookModel? PostLoad, EquatableArray<DiagnosticInfo> Diagnostics, LocationInfo? Location);

@@ -26,11 +26,11 @@ internal sealed class Parser
 
     public static StructModel? Parse(GeneratorAttributeSyntaxContext context, CancellationToken ct)
     {
-        if (context.TargetSymbol is not INamedTypeSymbol type || context.TargetNode is not StructDeclarationSyntax node) return null;
+        if (context.TargetSymbol is not INamedTypeSymbol { TypeKind: TypeKind.Struct } type || context.TargetNode is not TypeDeclarationSyntax node) return null;
         return new Parser(type).Read(node, context.Attributes[0], ct);
     }
 
-    private StructModel Read(StructDeclarationSyntax node, AttributeData described, CancellationToken ct)
+    private StructModel Read(TypeDeclarationSyntax node, AttributeData described, CancellationToken ct)
     {
         var location = _type.Locations.FirstOrDefault();
         CheckShape(node, location);
@@ -52,11 +52,11 @@ internal sealed class Parser
             containers.Insert(0, new ContainingType(Keyword(c), c.Name));
         return new StructModel(
             _type.ContainingNamespace.IsGlobalNamespace ? null : _type.ContainingNamespace.ToDisplayString(),
-            containers, _type.Name, _type.ToDisplayString(FullyQualified), name, version, minVersion,
+            containers, Keyword(_type), _type.Name, _type.ToDisplayString(FullyQualified), name, version, minVersion,
             fields, subsections, Hook("PreSave", 0), Hook("PostLoad", 1), _diagnostics, LocationInfo.From(location));
     }
 
-    private void CheckShape(StructDeclarationSyntax node, Location? location)
+    private void CheckShape(TypeDeclarationSyntax node, Location? location)
     {
         bool partial = node.Modifiers.Any(SyntaxKind.PartialKeyword);
         for (var parent = node.Parent as TypeDeclarationSyntax; parent is not null; parent = parent.Parent as TypeDeclarationSyntax)

@@ -101,6 +101,13 @@ public partial struct GenEverything
     }
 }
 
+[KStateDescribed("acme-gen/record")]
+public partial record struct GenRecord
+{
+    public int A;
+    public Folio Page;
+}
+
 public static partial class GenHolder
 {
     [KStateDescribed("acme-gen/nested")]

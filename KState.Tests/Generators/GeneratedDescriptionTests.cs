@@ -23,6 +23,8 @@ public unsafe class GeneratedDescriptionTests
         Assert.That(KStateSchema.Of([generated]).ToBytes(), Is.EqualTo(KStateSchema.Of([byHand]).ToBytes()), "the same schema, byte for byte");
         AssertSame(GenHolder.Counter.Description, KStateDescriptionBuilder<GenHolder.Counter>.Create("acme-gen/nested", 1, 1)
             .Base((ref GenHolder.Counter c) => ref c.Value).Build());
+        AssertSame(GenRecord.Description, KStateDescriptionBuilder<GenRecord>.Create("acme-gen/record", 1, 1)
+            .Base((ref GenRecord r) => ref r.A).Folio((ref GenRecord r) => ref r.Page).Build());
     }
 
     private static void AssertSame(KStateDescription generated, KStateDescription byHand)

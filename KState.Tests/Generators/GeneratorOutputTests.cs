@@ -70,4 +70,24 @@ public class GeneratorOutputTests
             """;
         await new GeneratorTest(source).Generates("Acme.Queue.KState.g.cs", expected).RunAsync();
     }
+
+    [Test]
+    public async Task The_READMEs_description_example_compiles_with_the_generator_and_without_unsafe_code()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root!.FullName, "KState.sln"))) root = root.Parent;
+        string readme = File.ReadAllText(Path.Combine(root.FullName, "README.md"));
+        int section = readme.IndexOf("## Describing a struct", StringComparison.Ordinal);
+        int start = readme.IndexOf("```csharp\n", section, StringComparison.Ordinal) + "```csharp\n".Length;
+        string block = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+        // Its declarations, then its statements in a method with the Kho they use (a C# file has statements first).
+        int statements = block.IndexOf("// Generation 1", StringComparison.Ordinal);
+        Assert.That(statements, Is.GreaterThan(0), "the README's example has its declarations, then generation 1");
+        string usings = string.Concat(block[..statements].Split('\n').Where(l => l.StartsWith("using ", StringComparison.Ordinal)).Select(l => l + "\n"));
+        string declarations = string.Join("\n", block[..statements].Split('\n').Where(l => !l.StartsWith("using ", StringComparison.Ordinal)));
+        string source = usings + "\nstatic class Example\n{\n    static void Run(Kho kho)\n    {\n" + block[statements..] + "    }\n}\n" + declarations;
+        var test = new GeneratorTest(source) { AllowUnsafe = false };
+        test.TestBehaviors |= Microsoft.CodeAnalysis.Testing.TestBehaviors.SkipGeneratedSourcesCheck;
+        await test.RunAsync();
+    }
 }

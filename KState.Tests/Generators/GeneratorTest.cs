@@ -42,8 +42,11 @@ internal sealed class GeneratorTest : CSharpSourceGeneratorTest<KStateGenerator,
     protected override ParseOptions CreateParseOptions() =>
         ((CSharpParseOptions)base.CreateParseOptions()).WithLanguageVersion(LanguageVersion.Latest);
 
+    /// <summary>False: the source (and what is generated for it) must compile without unsafe code.</summary>
+    public bool AllowUnsafe { get; init; } = true;
+
     protected override CompilationOptions CreateCompilationOptions() =>
-        ((CSharpCompilationOptions)base.CreateCompilationOptions()).WithAllowUnsafe(true).WithNullableContextOptions(NullableContextOptions.Enable);
+        ((CSharpCompilationOptions)base.CreateCompilationOptions()).WithAllowUnsafe(AllowUnsafe).WithNullableContextOptions(NullableContextOptions.Enable);
 
     private static ImmutableArray<MetadataReference> LoadReferences()
     {
