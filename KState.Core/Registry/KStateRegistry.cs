@@ -6,7 +6,7 @@ namespace KState;
 /// Objects to save at finalize, and the way back after boot (the C ABI's <c>kstate_register</c>,
 /// <c>kstate_unregister</c>, <c>kstate_save_state</c>, <c>kstate_restore</c>). Objects live in the "main" stream,
 /// keyed by (description's state id, instance id). Registered objects must stay at their address (native memory,
-/// or pinned) until finalize. Thread-safe.
+/// or pinned; a <see cref="KStateBox{T}"/> does) until finalize. Thread-safe.
 /// </summary>
 public sealed unsafe partial class KStateRegistry
 {

@@ -119,4 +119,31 @@ public class TypedApiTests
         back.Finish();
         Assert.That((item.X, item.Y), Is.EqualTo((42, 43)));
     }
+
+    [Test]
+    public void A_session_item_whose_box_was_disposed_fails_the_finalize_by_name_and_nothing_is_handed_over()
+    {
+        using var region = new TestRegion("typed-session-gone");
+        using var kho = region.Boot();
+        using var streams = new KStateStreams(kho);
+        var sessions = new KStateSessions(streams);
+        var box = new KStateBox<Inner>();
+        sessions.Create("vm-2").SaveState(InnerD, box, token: 3);
+        box.Dispose();
+        var e = Assert.Throws<KStateInvalidException>(kho.FinalizeHandover);
+        Assert.That(e!.Message, Does.Contain("vm-2").And.Contain("item 3").And.Contain("disposed"));
+        Assert.That(kho.IsFinalized, Is.False);
+        Assert.Throws<KStateInvalidException>(() => sessions.Create("vm-3").SaveState(InnerD, box, token: 1), "a disposed box is refused at once");
+    }
+
+    [Test]
+    public void A_box_in_KHO_memory_is_unreachable_once_its_Kho_is_disposed()
+    {
+        using var region = new TestRegion("typed-kho-gone");
+        var kho = region.Boot();
+        using var box = new KStateBox<Inner>(kho);
+        box.Value.X = 1;
+        kho.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => _ = box.Value.X);
+    }
 }
