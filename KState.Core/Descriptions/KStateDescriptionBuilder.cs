@@ -141,8 +141,8 @@ public sealed unsafe class KStateDescriptionBuilder<T> where T : unmanaged
 
     /// <summary>Validates and compiles the description.</summary>
     /// <exception cref="KStateInvalidException">The description is invalid; the message names the member.</exception>
-    public KStateDescription Build() =>
-        KStateDescription.Create(_name, _id, _version, _minVersion, Unsafe.SizeOf<T>(), _fields, _subsections, _needed, _preSave, _postLoad);
+    public KStateDescription<T> Build() =>
+        KStateDescription.CreateTyped<T>(_name, _id, _version, _minVersion, _fields, _subsections, _needed, _preSave, _postLoad);
 
     private KStateDescriptionBuilder<T> Add(KStateField f)
     {
