@@ -12,6 +12,7 @@ try
         "kho-predecessor" => WaitScenarios.Predecessor(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
         "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
+        "inplace-gen" => InPlaceScenarios.Generation(args[1], int.Parse(args[2]), int.Parse(args[3])),
         "sessions-save" => SessionScenarios.Save(args[1]),
         "sessions-rollback" => SessionScenarios.Rollback(args[1], args[2]),
         "sessions-chain-1" => SessionScenarios.Chain1(args[1]),

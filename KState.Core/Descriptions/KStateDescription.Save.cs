@@ -147,6 +147,9 @@ public sealed unsafe partial class KStateDescription
                         w.EndNested();
                     }
                     break;
+                case FieldKind.PreservedStruct or FieldKind.PreservedArray:
+                    SaveInPlace(w, obj, step.FieldIndex, kho, ctx);
+                    break;
                 case FieldKind.Custom:
                     w.BeginNested(0, CustomId(step.FieldIndex), 0); // keyed by the field's name, not its place (docs/FORMAT.md)
                     int depth = w.Depth;
