@@ -31,7 +31,21 @@ enum kstate_field_kind {
     KS_CUSTOM = 5,
     KS_DEPRECATED = 6,
     KS_KHO_POINTER = 7,             /* a pointer into KHO memory: stored as phys, translated on restore */
+    KS_PRESERVED_STRUCT = 8,        /* a pointer to one struct in preserved memory: handed over in place */
+    KS_PRESERVED_ARRAY = 9,         /* a pointer to an array of structs in preserved memory, counted by a member */
 };
+
+/* KS_PRESERVED_STRUCT and KS_PRESERVED_ARRAY fields (built with the KSTATE_PRESERVED_* macros) use the members of
+ * struct kstate_field so:
+ *   kind   the KS_* value in the low 8 bits, or'ed with KS_TRUSTED (0x100) to check only the metadata at restore
+ *          (without it an XXH3-64 checksum of the elements is computed at save and checked at restore);
+ *   size   sizeof one element (the distance between elements);
+ *   count  KS_PRESERVED_STRUCT: 1; KS_PRESERVED_ARRAY: the count member as (offsetof(struct, member) << 8) | sizeof(member),
+ *          an unsigned integer of 1, 2, 4 or 8 bytes: saving reads it, restoring sets it;
+ *   ksd    the element description: only KSTATE_BASE_TYPE, KSTATE_BASE_TYPE_DEPRECATED, KSTATE_KHO_POINTER (the element
+ *          holds a phys: DECLARE_KHOSER_PTR) and KSTATE_STRUCT of such descriptions; no subsections, no hooks (-EINVAL). */
+#define KS_TRUSTED 0x100
+#define KSTATE_COUNT_MEMBER(_state, _cf) (((size_t)offsetof(_state, _cf) << 8) | sizeof(KSTATE_MEMBER(_state, _cf)))
 
 struct kstate_field {               /* built with the macros below */
     const char *name;
@@ -68,10 +82,14 @@ struct kstate_description {
 #define KSTATE_BUILD_BUG_ON_ZERO(e) (::kstate_cxx::bug_on_zero<(bool)(e)>::value)
 #define KSTATE_CHECK_TYPE(_state, _f, _type) \
     (::kstate_cxx::same_type<decltype(KSTATE_MEMBER(_state, _f)), _type>::value)
+#define KSTATE_CHECK_UNSIGNED(_state, _f) (::kstate_cxx::unsigned_count<decltype(KSTATE_MEMBER(_state, _f))>::value)
 #else
 #define KSTATE_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int : (-!!(e)); }))
 #define KSTATE_CHECK_TYPE(_state, _f, _type) \
     KSTATE_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p(__typeof__(KSTATE_MEMBER(_state, _f)), _type))
+/* An unsigned integer: % compiles only for integers, and only an unsigned type makes -1 positive. */
+#define KSTATE_CHECK_UNSIGNED(_state, _f) \
+    (sizeof(KSTATE_MEMBER(_state, _f) % 1) * 0 + KSTATE_BUILD_BUG_ON_ZERO(!((__typeof__(KSTATE_MEMBER(_state, _f)))-1 > 0)))
 #endif
 
 /* One struct kstate_field: designated in C (as the kernel's macros), positional in C++ (C++17 has no designators). */
@@ -111,6 +129,24 @@ struct kstate_description {
 #define KSTATE_KHO_POINTER(_f, _state)                                          \
     KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
                       sizeof(*KSTATE_MEMBER(_state, _f)), KS_KHO_POINTER, 0, 1, NULL, NULL, NULL)
+
+/* In-place fields: the member points at memory from kho_alloc_preserve, kho_vmalloc or a folio (its start). Saving
+ * preserves it if it is not yet and records where it is, copying nothing; restoring hands the same memory back through
+ * KHO, or converts the elements into new preserved memory when the element layout changed (docs/C-API.md). _cf must be
+ * an unsigned integer member (checked at compile time, as the pointer member is). */
+#define KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, _flags, _version)                                           \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_PRESERVED_STRUCT | (_flags), (_version), 1, (_ksd), NULL, NULL)
+#define KSTATE_PRESERVED_STRUCT(_f, _state, _ksd) KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, 0, 0)
+#define KSTATE_PRESERVED_STRUCT_TRUSTED(_f, _state, _ksd) KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, KS_TRUSTED, 0)
+
+#define KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, _flags, _version)                                      \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)) \
+                          + KSTATE_CHECK_UNSIGNED(_state, _cf),                                                       \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_PRESERVED_ARRAY | (_flags), (_version),                 \
+                      KSTATE_COUNT_MEMBER(_state, _cf), (_ksd), NULL, NULL)
+#define KSTATE_PRESERVED_ARRAY(_f, _state, _ksd, _cf) KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, 0, 0)
+#define KSTATE_PRESERVED_ARRAY_TRUSTED(_f, _state, _ksd, _cf) KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, KS_TRUSTED, 0)
 
 #define KSTATE_STRUCT(_f, _state, _ksd)                                         \
     KSTATE_FIELD_INIT(#_f, offsetof(_state, _f), sizeof(KSTATE_MEMBER(_state, _f)), KS_STRUCT, 0, 1, (_ksd), NULL, NULL)
@@ -234,6 +270,13 @@ template <class Member, class Declared> struct same_type {
     static_assert(std::is_same<typename std::remove_cv<typename std::remove_reference<Member>::type>::type,
                                typename std::remove_cv<Declared>::type>::value,
                   "KSTATE field macro: the member's type differs from the type the macro names");
+    static constexpr size_t value = 0;
+};
+/* A preserved array's count member: an unsigned integer of 1, 2, 4 or 8 bytes. */
+template <class Member> struct unsigned_count {
+    typedef typename std::remove_cv<typename std::remove_reference<Member>::type>::type type;
+    static_assert(std::is_integral<type>::value && std::is_unsigned<type>::value && !std::is_same<type, bool>::value,
+                  "KSTATE_PRESERVED_ARRAY: the count member must be an unsigned integer");
     static constexpr size_t value = 0;
 };
 }
