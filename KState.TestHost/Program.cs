@@ -9,6 +9,7 @@ try
         "kho-gen" => KhoScenarios.Generation(args[1], int.Parse(args[2]), int.Parse(args[3])),
         "kho-hold" => KhoScenarios.Hold(args[1]),
         "kho-crash-in-boot" => KhoScenarios.CrashInBoot(args[1]),
+        "inplace-gen" => InPlaceScenarios.Generation(args[1], int.Parse(args[2])), "inplace-damaged" => InPlaceScenarios.Damaged(args[1]),
         "kho-predecessor" => WaitScenarios.Predecessor(args[1]),
         "records-save" => RecordScenarios.Save(args[1], int.Parse(args[2])),
         "talk-save" => DescriptionScenarios.SaveTalk(args[1]),
