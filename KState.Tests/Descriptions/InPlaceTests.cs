@@ -74,7 +74,7 @@ public unsafe class InPlaceTests
         var places = new List<string>();
         for (int g = 1; g <= 3; g++)
         {
-            var child = Child.Run("inplace-gen", region.Path, g.ToString(), "1000");
+            var child = Child.Run("inplace-kstate-gen", region.Path, g.ToString(), "1000");
             Assert.That(child.ExitCode, Is.Zero, child.ToString());
             places.Add(child.Stdout.Trim());
         }
