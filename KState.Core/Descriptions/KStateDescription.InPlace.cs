@@ -20,6 +20,32 @@ internal static class InPlaceRecord
     // Offsets in the 64 bytes.
     public const int MemoryAt = 0, FlagsAt = 4, CountAt = 8, ElementIdAt = 16, ElementVersionAt = 24, ElementSizeAt = 28,
         LayoutAt = 32, ChecksumAt = 40, PlaceAt = 48;
+
+    /// <summary>XXH3-64 of <paramref name="n"/> bytes at <paramref name="p"/> (a vmalloc area may be larger than a span).</summary>
+    public static unsafe ulong Hash(byte* p, ulong n)
+    {
+        if (n <= int.MaxValue) return XxHash3.HashToUInt64(new ReadOnlySpan<byte>(p, (int)n));
+        var h = new XxHash3();
+        for (ulong at = 0; at < n; at += 1 << 30) h.Append(new ReadOnlySpan<byte>(p + at, (int)Math.Min(1UL << 30, n - at)));
+        return h.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>The place of a vmalloc area: the kernel's <c>struct kho_vmalloc</c>, little-endian.</summary>
+    public static void WriteVmalloc(Span<byte> place, KhoVmalloc v)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(place, v.First);
+        BinaryPrimitives.WriteUInt32LittleEndian(place[8..], v.TotalPages);
+        BinaryPrimitives.WriteUInt16LittleEndian(place[12..], v.Flags);
+        BinaryPrimitives.WriteUInt16LittleEndian(place[14..], v.Order);
+    }
+
+    public static KhoVmalloc ReadVmalloc(ReadOnlySpan<byte> place) => new()
+    {
+        First = BinaryPrimitives.ReadUInt64LittleEndian(place),
+        TotalPages = BinaryPrimitives.ReadUInt32LittleEndian(place[8..]),
+        Flags = BinaryPrimitives.ReadUInt16LittleEndian(place[12..]),
+        Order = BinaryPrimitives.ReadUInt16LittleEndian(place[14..]),
+    };
 }
 
 public sealed unsafe partial class KStateDescription
@@ -103,20 +129,43 @@ public sealed unsafe partial class KStateDescription
         var k = NeedKho(kho, f);
         if (n > (ulong)long.MaxValue / (ulong)f.Size) Invalid(Name, $"preserved array '{f.Name}': {n} elements of {f.Size} bytes overflow");
         ulong bytes = n * (ulong)f.Size;
-        ReadOnlySpan<byte> data = PreserveInPlace(k, f, p, bytes, d, ctx);
+        byte* data = PreserveInPlace(k, f, p, bytes, d, ctx);
         BinaryPrimitives.WriteUInt64LittleEndian(d[InPlaceRecord.CountAt..], n);
         if (f.Integrity == InPlaceIntegrity.Checksum)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(d[InPlaceRecord.FlagsAt..], InPlaceRecord.Checksummed);
-            BinaryPrimitives.WriteUInt64LittleEndian(d[InPlaceRecord.ChecksumAt..], XxHash3.HashToUInt64(data));
+            BinaryPrimitives.WriteUInt64LittleEndian(d[InPlaceRecord.ChecksumAt..], InPlaceRecord.Hash(data, bytes));
         }
         w.Put(d);
     }
 
+    /// <summary>Vmalloc areas preserved by a save, with their preservation records: a later save of the same area (in the
+    /// same generation) records it again without preserving it twice.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<VmallocArea, System.Runtime.CompilerServices.StrongBox<KhoVmalloc>> s_vmallocs = [];
+
     /// <summary>Finds the memory <paramref name="p"/> starts, preserves it when it is not preserved yet (logged, so that a
-    /// failed save takes it back), writes its kind and place into <paramref name="d"/> and returns the elements' bytes.</summary>
-    private ReadOnlySpan<byte> PreserveInPlace(Kho k, KStateField f, byte* p, ulong bytes, Span<byte> d, SaveContext ctx)
+    /// failed save takes it back), writes its kind and place into <paramref name="d"/> and returns the elements' address.</summary>
+    private byte* PreserveInPlace(Kho k, KStateField f, byte* p, ulong bytes, Span<byte> d, SaveContext ctx)
     {
+        // A vmalloc area first: its frames are folios too, but only the area maps them as one range.
+        if (k.TryFindVmalloc((nint)p, out var area))
+        {
+            if (area.Address != (nint)p) Invalid(Name, $"preserved field '{f.Name}' points inside {area}, not at its start");
+            if (bytes > area.Size) Invalid(Name, $"preserved field '{f.Name}': {bytes} bytes of elements do not fit {area}");
+            if (!ctx.Folios.Add(area.Frames[0])) Invalid(Name, $"field '{f.Name}': {area} is held in two slots of one object");
+            KhoVmalloc record;
+            if (s_vmallocs.TryGetValue(area, out var known)) record = known.Value;
+            else
+            {
+                try { record = k.PreserveVmalloc(area); }
+                catch (KStateExistsException) { throw new KStateInvalidException($"invalid description '{Name}': preserved field '{f.Name}': {area} was preserved by the program; a preserved field preserves its memory itself"); }
+                s_vmallocs.AddOrUpdate(area, new(record));
+                ctx.Vmallocs.Add((area, record));
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(d[InPlaceRecord.MemoryAt..], InPlaceRecord.Vmalloc);
+            InPlaceRecord.WriteVmalloc(d[InPlaceRecord.PlaceAt..], record);
+            return (byte*)area.Address;
+        }
         ulong phys = k.DangerousVirtToPhys(p);
         if (phys == 0 || !k.TryFindFolio(phys, out var folio))
             throw new KStateInvalidException($"invalid description '{Name}': preserved field '{f.Name}' does not point at the start of a folio, kho_alloc_preserve or kho_vmalloc memory");
@@ -131,7 +180,20 @@ public sealed unsafe partial class KStateDescription
         BinaryPrimitives.WriteUInt32LittleEndian(d[InPlaceRecord.MemoryAt..], InPlaceRecord.Folio);
         BinaryPrimitives.WriteUInt64LittleEndian(d[InPlaceRecord.PlaceAt..], folio.Phys);
         BinaryPrimitives.WriteUInt32LittleEndian(d[(InPlaceRecord.PlaceAt + 8)..], (uint)folio.Order);
-        return k.FolioSpan(folio)[..(int)bytes];
+        return k.DangerousFolioAddress(folio);
+    }
+
+    /// <summary>Takes back the vmalloc preservations of a save that failed. Best effort, as <see cref="Unpreserve"/>.</summary>
+    internal static void UnpreserveVmallocs(Kho? kho, SaveContext ctx)
+    {
+        for (int i = ctx.Vmallocs.Count - 1; i >= 0; i--)
+        {
+            var (area, record) = ctx.Vmallocs[i];
+            s_vmallocs.Remove(area);
+            try { kho?.UnpreserveVmalloc(record); }
+            catch (KStateException) { } // finalized or gone: nothing more can be done here
+        }
+        ctx.Vmallocs.Clear();
     }
 
     private static ulong ReadCountMember(byte* obj, KStateField f) => f.CountSize switch

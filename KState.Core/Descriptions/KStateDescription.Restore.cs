@@ -216,7 +216,7 @@ public sealed unsafe partial class KStateDescription
             if (target == null) Throw.OutOfMemory($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
             new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes), claim: false);
         }
-        if (ctx.InPlace.Count > 0) ConvertInPlace(ctx, kho);
+        if (ctx.InPlace.Count > 0) MapInPlace(ctx, kho);
         Buffer.MemoryCopy(work, obj, Size, Size);
         foreach (var (d, offset, version) in ctx.PostLoads)
         {

@@ -63,6 +63,7 @@ public sealed unsafe partial class KStateDescription
         catch
         {
             Unpreserve(kho, ctx.Preserved, ctx.Mark);
+            UnpreserveVmallocs(kho, ctx);
             throw;
         }
         finally
@@ -248,6 +249,9 @@ internal sealed class SaveContext
 
     public HashSet<ulong> Folios { get; } = [];
 
+    /// <summary>The vmalloc areas this save preserved, to take back if it fails.</summary>
+    public List<(VmallocArea Area, KhoVmalloc Record)> Vmallocs { get; } = [];
+
     public static SaveContext Rent(List<Folio>? log)
     {
         var ctx = t_cached ?? new SaveContext();
@@ -261,6 +265,7 @@ internal sealed class SaveContext
     {
         ctx._own.Clear();
         ctx.Folios.Clear();
+        ctx.Vmallocs.Clear();
         ctx.Preserved = null!;
         t_cached = ctx;
     }
