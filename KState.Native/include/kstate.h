@@ -254,6 +254,54 @@ struct kho_boot_status {
 /* The outcome of this process's boot. -EINVAL status is NULL or no region is booted. */
 int kho_boot_status(struct kho_boot_status *status);
 
+/* Preserved memory used in place (the kernel's 2025-2026 KHO API; docs/C-API.md). Pointers are this generation's:
+ * phys is what crosses generations. Pointer functions return NULL and set errno; the void ones set errno too. */
+/* Any run of whole allocated frames at addr (not only a power of two); restored as exactly that run, once. */
+int kho_preserve_pages(void *addr, unsigned int nr_pages);
+int kho_unpreserve_pages(void *addr, unsigned int nr_pages);
+/* NULL (ENOENT): not preserved as a run of exactly nr_pages at phys, or restored already. */
+void *kho_restore_pages(phys_addr_t phys, unsigned int nr_pages);
+/* Zeroed, physically contiguous, rounded up to 2^order pages, preserved as a folio. NULL: EINVAL size 0 or above the
+ * largest folio, ENOMEM none free, EBUSY finalized. */
+void *kho_alloc_preserve(size_t size);
+void kho_unpreserve_free(void *mem);   /* outgoing generation: unpreserve and free */
+void kho_restore_free(void *mem);      /* incoming generation: restore (once) and free what it no longer needs */
+
+/* A preserved vmalloc area: the phys of the first page of its chunk list (docs/FORMAT.md, "Vmalloc chunk list").
+ * In C++ too, name it "struct kho_vmalloc": the function kho_vmalloc hides the bare name. */
+struct kho_vmalloc {
+    uint64_t first;
+    uint32_t total_pages;
+    uint16_t flags;                    /* KHO_VMALLOC_FLAG_VMALLOC; any other bit is refused */
+    uint16_t order;                    /* order of every frame */
+};
+#define KHO_VMALLOC_FLAG_VMALLOC 0x0001
+/* Zeroed, virtually contiguous; its frames need not be physically contiguous (order 0 at worst), so an area may be
+ * larger than any free contiguous run. Mapped in this process only: keep a struct kho_vmalloc, never the pointer. */
+void *kho_vmalloc(size_t size);
+void kho_vfree(void *ptr);             /* ptr from kho_vmalloc or kho_restore_vmalloc; NULL does nothing */
+/* Preserves every frame and a chunk list of their phys; -EEXIST already preserved, -EBUSY finalized. */
+int kho_preserve_vmalloc(void *ptr, struct kho_vmalloc *preservation);
+void kho_unpreserve_vmalloc(struct kho_vmalloc *preservation);
+/* The same frames, mapped contiguously again, once. NULL: ENOENT not preserved or restored already, EBADMSG a damaged
+ * record or chunk list (nothing is claimed then). */
+void *kho_restore_vmalloc(const struct kho_vmalloc *preservation);
+/* kho_virt_to_phys also translates an address inside a kho_vmalloc area: the phys of the frame behind it. */
+
+/* A pointer kept inside preserved memory, stored as phys (the region moves between generations): the kernel's
+ * KHOSER. KHOSER_STORE_PTR refuses at compile time a value the member could not hold (as an assignment would); a
+ * pointer outside the region and its kho_vmalloc areas is stored as 0 (NULL). KHOSER_LOAD_PTR gives the member's type;
+ * it reads src twice. A target in a kho_vmalloc area loads at its frame in the region's mapping: keep such a target
+ * inside one frame. */
+#ifdef __cplusplus
+#define KHOSER_TYPEOF_(x) decltype(x)
+#else
+#define KHOSER_TYPEOF_(x) __typeof__(x)
+#endif
+#define DECLARE_KHOSER_PTR(name, type) union { phys_addr_t phys; type ptr; } name
+#define KHOSER_STORE_PTR(dest, val) ((void)sizeof((dest).ptr = (val)), (dest).phys = kho_virt_to_phys(val))
+#define KHOSER_LOAD_PTR(src) ((KHOSER_TYPEOF_((src).ptr))((src).phys ? kho_phys_to_virt((src).phys) : NULL))
+
 #ifdef __cplusplus
 }
 

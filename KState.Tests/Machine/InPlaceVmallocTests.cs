@@ -218,6 +218,28 @@ public unsafe class InPlaceVmallocTests
     }
 
     [Test]
+    public void The_record_and_a_chunk_page_are_the_bytes_docs_FORMAT_md_gives()
+    {
+        using var r = new TestRegion("vm-golden");
+        using var kho = r.Boot(4 << 20);
+        InPlaceVmallocTests.Fragment(kho);
+        var area = kho.Vmalloc(3 * 4096);
+        var record = kho.PreserveVmalloc(area);
+        var recordBytes = new byte[16];
+        System.Runtime.InteropServices.MemoryMarshal.Write(recordBytes, in record);
+        var expectedRecord = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(expectedRecord, record.First);
+        Convert.FromHexString("03000000" + "0100" + "0000").CopyTo(expectedRecord, 8); // 3 pages, flags 1, order 0
+        Assert.That(recordBytes, Is.EqualTo(expectedRecord));
+
+        var chunk = kho.PhysSpan(record.First, 4096).ToArray();
+        var expected = new byte[4096];
+        Convert.FromHexString("4B564D43" + "03000000" + "0000000000000000").CopyTo(expected, 0); // "KVMC", 3 entries, no next
+        for (int i = 0; i < 3; i++) BinaryPrimitives.WriteUInt64LittleEndian(expected.AsSpan(16 + 8 * i), area.Frames[i]);
+        Assert.That(chunk, Is.EqualTo(expected));
+    }
+
+    [Test]
     public void Damaged_chunk_lists_are_refused_cleanly_and_claim_nothing()
     {
         using var r = new TestRegion("vm-damage");

@@ -2,88 +2,76 @@ using KState.Tests.Support;
 
 namespace KState.Tests.Native;
 
-/// <summary>KSTATE_PRESERVED_STRUCT and KSTATE_PRESERVED_ARRAY from C (examples/inplace_kstate.c), each generation a
-/// process of its own; and their compile-time checks.</summary>
+/// <summary>Preserved memory used in place from C (examples/inplace.c, tests/khoser.cpp): runs of pages,
+/// kho_alloc_preserve, kho_vmalloc areas and KHOSER pointers across real processes.</summary>
 [NonParallelizable]
 public class NativeInPlaceTests
 {
     private NativeToolchain _c = null!;
-    private string _exe = null!;
 
     [OneTimeSetUp]
-    public void BuildExample()
-    {
-        _c = NativeToolchain.Find();
-        _exe = _c.Build("examples/inplace_kstate.c");
-    }
+    public void FindLibrary() => _c = NativeToolchain.Find();
 
     [OneTimeTearDown]
     public void Clean() => _c?.Dispose();
 
-    private Child.Result Run(params string[] args)
-    {
-        var r = _c.Run(_exe, args);
-        Assert.That(r.ExitCode, Is.Zero, $"{string.Join(' ', args)}: {r}");
-        return r;
-    }
-
     [Test]
-    public void The_same_entries_are_handed_over_in_place_at_the_same_phys_by_three_c_processes()
+    public void The_inplace_example_hands_the_same_memory_on_for_four_generations()
     {
-        using var region = new TestRegion("cinplace-gens");
-        var places = Enumerable.Range(1, 4).Select(g => Run("gen", g.ToString(), region.Path).Stdout.Trim()).ToList();
-        Assert.That(places.Distinct().Count(), Is.EqualTo(1), string.Join("\n", places));
-        Assert.That(places[0], Does.Match("^items=0x[0-9a-f]+ head=0x[0-9a-f]+$"));
-    }
-
-    [Test]
-    public void Entries_that_gained_a_field_are_converted_into_new_memory_with_the_field_at_zero()
-    {
-        using var region = new TestRegion("cinplace-v2");
-        string first = Run("gen", "1", region.Path).Stdout.Trim();
-        string converted = Run("v2", region.Path).Stdout.Trim();
-        Assert.That(converted, Does.StartWith("converted: items=").And.EndWith("added=0"));
-        Assert.That(converted.Split(' ')[1], Is.Not.EqualTo(first.Split(' ')[0]), "new memory for the new layout");
-    }
-
-    [Test]
-    public void A_second_restore_and_entries_of_a_version_out_of_range_are_refused()
-    {
-        using (var region = new TestRegion("cinplace-twice"))
+        string exe = _c.Build("examples/inplace.c");
+        using var region = new TestRegion("cinplace");
+        var save = _c.Run(exe, "save", region.Path);
+        Assert.That(save.ExitCode, Is.Zero, save.ToString());
+        string where = save.Stdout.Trim()["gen 1".Length..];
+        Assert.That(where, Does.StartWith(": manifest 0x"));
+        for (int gen = 2; gen <= 4; gen++)
         {
-            Run("gen", "1", region.Path);
-            Assert.That(Run("twice", region.Path).Stdout, Does.Contain("second restore: corrupt stream or handover (EBADMSG), untouched: yes"));
-        }
-        using (var region = new TestRegion("cinplace-old"))
-        {
-            Run("gen", "1", region.Path);
-            Assert.That(Run("old", region.Path).Stdout, Does.Contain("EPROTO"));
+            var next = _c.Run(exe, "next", region.Path);
+            Assert.That(next.ExitCode, Is.Zero, next.ToString());
+            Assert.That(next.Stdout, Does.Contain($"gen {gen}: restored run, table and a list of 4 nodes"));
+            Assert.That(next.Stdout, Does.Contain($"gen {gen}{where}"), "the same phys as generation 1");
         }
     }
 
     [Test]
-    public void Damaged_entries_are_refused_when_checksummed_and_handed_over_as_they_are_when_trusted()
+    public void The_inplace_example_refuses_damaged_chunk_lists_in_the_next_process()
     {
-        using var region = new TestRegion("cinplace-damage");
-        Run("damage", region.Path);
-        Assert.That(Run("damaged", region.Path).Stdout, Does.Contain("checksummed: corrupt stream or handover (EBADMSG); trusted: success, entry 7 as damaged"));
+        string exe = _c.Build("examples/inplace.c");
+        using var region = new TestRegion("cinplace-damaged");
+        var save = _c.Run(exe, "save", region.Path);
+        Assert.That(save.ExitCode, Is.Zero, save.ToString());
+        var damaged = _c.Run(exe, "damaged", region.Path);
+        Assert.That(damaged.ExitCode, Is.Zero, damaged.ToString());
+        using (Assert.EnterMultipleScope())
+        {
+            foreach (var kind in new[] { "bad-next", "loop", "count", "frame-not-preserved", "frame-twice", "order-too-big" })
+                Assert.That(damaged.Stdout, Does.Contain($"refused {kind}: "), kind);
+            Assert.That(damaged.Stdout, Does.Contain("restored 1100 pages after the refusals"));
+        }
     }
 
     [Test]
-    public void An_element_description_with_a_pointer_is_refused_with_einval()
+    public void Khoser_macros_compile_as_cpp_and_store_and_load_typed_pointers([Values("g++", "clang++")] string cxx,
+        [Values("c++11", "c++17", "c++20")] string std)
     {
-        using var region = new TestRegion("cinplace-invalid");
-        Assert.That(Run("invalid", region.Path).Stdout, Does.Contain("EINVAL").And.Contain("Pointer field 'p'"));
+        if (!File.Exists($"/usr/bin/{cxx}") && !File.Exists($"/usr/local/bin/{cxx}")) Assert.Ignore($"{cxx} is not installed");
+        string exe = Path.Combine(_c.Work, $"khoser-{cxx}-{std}");
+        var r = _c.Run("/bin/sh", "-c",
+            $"{cxx} -std={std} -Wall -Werror -Wextra -pedantic -o '{exe}' '{NativeToolchain.Source("tests/khoser.cpp")}' $(pkg-config --cflags --libs kstate)");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        using var region = new TestRegion("khoser");
+        var run = _c.Run(exe, region.Path);
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Stdout, Does.Contain("khoser: ok"));
     }
 
-    [Test]
-    public void The_preserved_macros_refuse_a_signed_or_pointer_count_and_a_member_that_is_not_a_pointer(
-        [Values("tests/signed_count.c", "tests/pointer_count.c", "tests/not_a_preserved_pointer.c")] string file,
-        [Values("gcc", "g++")] string compiler)
+    [TestCase("gcc", "")]
+    [TestCase("g++", "-x c++")]
+    public void Khoser_store_refuses_a_value_of_another_type_at_compile_time(string compiler, string language)
     {
-        string lang = compiler == "g++" ? "-x c++ -std=c++17" : "";
-        var r = _c.Run("/bin/sh", "-c", $"{compiler} {lang} -Wall -Werror -c -o '{Path.Combine(_c.Work, "must-not-exist.o")}' '{NativeToolchain.Source(file)}' $(pkg-config --cflags kstate)");
-        Assert.That(r.ExitCode, Is.Not.Zero, $"{file} compiled with {compiler}");
-        Assert.That(r.Stderr, Does.Contain("kstate.h"), "refused by the macro's check");
+        string source = NativeToolchain.Source("tests/khoser_wrong_type.c");
+        var r = _c.Run("/bin/sh", "-c", $"{compiler} {language} -Wall -Werror -c -o /dev/null '{source}' $(pkg-config --cflags kstate)");
+        Assert.That(r.ExitCode, Is.Not.Zero, "a struct b * was stored into a struct a * member");
+        Assert.That(r.Stderr, Does.Contain("incompatible pointer type").Or.Contain("cannot convert"), r.Stderr);
     }
 }
