@@ -27,11 +27,12 @@ public class NativeInPlaceKStateTests
         return r;
     }
 
-    [Test]
-    public void The_same_entries_are_handed_over_in_place_at_the_same_phys_by_three_c_processes()
+    [TestCase("gen")]
+    [TestCase("vgen")]
+    public void The_same_entries_are_handed_over_in_place_at_the_same_phys_by_four_c_processes(string mode)
     {
         using var region = new TestRegion("cinplace-gens");
-        var places = Enumerable.Range(1, 4).Select(g => Run("gen", g.ToString(), region.Path).Stdout.Trim()).ToList();
+        var places = Enumerable.Range(1, 4).Select(g => Run(mode, g.ToString(), region.Path).Stdout.Trim()).ToList();
         Assert.That(places.Distinct().Count(), Is.EqualTo(1), string.Join("\n", places));
         Assert.That(places[0], Does.Match("^items=0x[0-9a-f]+ head=0x[0-9a-f]+$"));
     }
