@@ -86,6 +86,20 @@ public unsafe class InPlaceVmallocTests
     }
 
     [Test]
+    public void Vfree_of_an_area_whose_frame_was_freed_alone_frees_nothing_twice()
+    {
+        using var r = new TestRegion("vm-putframe");
+        using var kho = r.Boot(4 << 20);
+        var area = kho.Vmalloc(4 * 4096);
+        Assert.That(kho.TryFindFolio(area.Frames[0], out var frame), Is.True);
+        kho.PutFolio(frame);
+        ulong free = kho.FreePages;
+        Assert.Throws<KStateInvalidException>(() => kho.Vfree(area));
+        Assert.That(kho.FreePages, Is.EqualTo(free), "nothing freed, the frame not twice");
+        Assert.Throws<KStateInvalidException>(() => kho.PreserveVmalloc(area));
+    }
+
+    [Test]
     public void An_area_larger_than_any_free_contiguous_run_is_made_of_single_pages()
     {
         using var r = new TestRegion("vm-frag");
