@@ -115,6 +115,42 @@ public unsafe class InPlaceVmallocTests
     }
 
     [Test]
+    public void Threads_allocating_translating_and_freeing_areas_at_once_leave_every_page_free()
+    {
+        using var r = new TestRegion("vm-threads");
+        using var kho = r.Boot(16 << 20);
+        ulong free = kho.FreePages;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Parallel.For(0, 4, t =>
+        {
+            var rng = new Random(t);
+            var mine = new List<VmallocArea>();
+            for (int i = 0; i < 200; i++)
+            {
+                if (mine.Count < 6)
+                {
+                    var a = kho.Vmalloc((ulong)rng.Next(1, 40) * 4096);
+                    a.Span.Fill((byte)t);
+                    mine.Add(a);
+                }
+                var area = mine[rng.Next(mine.Count)];
+                nint at = area.Address + rng.Next((int)area.Size);
+                if (!kho.TryFindVmalloc(at, out var found) || found != area) failures.Enqueue($"thread {t}: lookup of 0x{at:x}");
+                ulong phys = kho.DangerousVirtToPhys((void*)at);
+                if (kho.PhysSpan(phys, 1)[0] != (byte)t) failures.Enqueue($"thread {t}: 0x{at:x} -> 0x{phys:x} holds another thread's byte");
+                if (rng.Next(3) == 0)
+                {
+                    kho.Vfree(area);
+                    mine.Remove(area);
+                }
+            }
+            foreach (var a in mine) kho.Vfree(a);
+        });
+        Assert.That(failures, Is.Empty);
+        Assert.That(kho.FreePages, Is.EqualTo(free));
+    }
+
+    [Test]
     public void Vmalloc_beyond_the_free_pages_is_out_of_memory_and_takes_nothing()
     {
         using var r = new TestRegion("vm-oom");
