@@ -164,6 +164,28 @@ public sealed partial class Kho
         }
     }
 
+    /// <summary>Restores several preserved folios all or nothing (for KSTATE's restores, whose claims come last): when any
+    /// of them cannot be restored (not preserved as a folio, restored already, or named twice), none is claimed and
+    /// <paramref name="failed"/> names it.</summary>
+    internal bool TryRestoreFolios(IReadOnlyList<ulong> phys, out ulong failed)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            failed = 0;
+            var seen = new HashSet<ulong>();
+            foreach (ulong p in phys)
+            {
+                if (seen.Add(p) && CanRestoreFolio(p, out _)) continue;
+                failed = p;
+                return false;
+            }
+            foreach (ulong p in phys)
+                if (!TryRestoreFolio(p, out _)) throw new InvalidOperationException($"folio 0x{p:x} could be restored a moment ago, under the same lock"); // cannot happen
+            return true;
+        }
+    }
+
     /// <summary>True when <see cref="TryRestoreFolio"/> would succeed now; gives the folio's order. Claims nothing.</summary>
     public bool CanRestoreFolio(ulong phys, out int order)
     {

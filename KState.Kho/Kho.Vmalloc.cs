@@ -30,11 +30,13 @@ public sealed unsafe partial class Kho
     /// pages and is still free in sufficient number, order 0 at worst, so an area larger than any free contiguous run
     /// works. Free it with <see cref="Vfree"/>; preserve it with <see cref="PreserveVmalloc"/>.
     /// </summary>
-    /// <exception cref="KStateInvalidException">Size 0, or more than 2^32 - 1 pages.</exception>
+    /// <exception cref="KStateInvalidException">Size 0, or more than 2^32 - 1 pages, or a region on hugetlbfs (see
+    /// <see cref="CheckVmallocBacking"/>).</exception>
     /// <exception cref="KStateOutOfMemoryException">Not enough free pages, or no address space left for the mapping.</exception>
     /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public VmallocArea Vmalloc(ulong size)
     {
+        CheckVmallocBacking("vmalloc");
         if (size == 0 || size > (ulong)uint.MaxValue << Layout.PageShift) Throw.Invalid($"cannot vmalloc {size} bytes: the size must be 1..{(ulong)uint.MaxValue << Layout.PageShift}");
         ulong pages = (size + (ulong)PageSize - 1) >> Layout.PageShift;
         int top = Math.Min(MaxOrder, 63 - System.Numerics.BitOperations.LeadingZeroCount(pages));
@@ -213,9 +215,11 @@ public sealed unsafe partial class Kho
     /// waiting to be restored (never preserved, or restored already).</exception>
     /// <exception cref="KStateCorruptException">The record or its chunk list is damaged; nothing was claimed.</exception>
     /// <exception cref="KStateOutOfMemoryException">No address space left for the mapping; nothing was claimed.</exception>
+    /// <exception cref="KStateInvalidException">The region is on hugetlbfs; nothing was claimed.</exception>
     /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public VmallocArea RestoreVmalloc(in KhoVmalloc preservation)
     {
+        CheckVmallocBacking("restore a vmalloc area");
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -265,5 +269,15 @@ public sealed unsafe partial class Kho
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_vmalloc is null || !_vmalloc.Holds(area)) Throw.Invalid($"cannot {what} {area}: it is not a live vmalloc area of this Kho (freed already, or another Kho's)");
+    }
+
+    /// <summary>An area maps each 4 KiB frame at its own place, which hugetlbfs cannot do (its mappings take whole huge
+    /// pages at huge-page-aligned offsets: mmap fails with EINVAL). Refused up front with the reason; a huge-page tmpfs
+    /// (huge=always or within_size) maps 4 KiB-granular ranges and works.</summary>
+    private void CheckVmallocBacking(string what)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Backing.FileSystem == "hugetlbfs")
+            Throw.Invalid($"cannot {what}: region {RegionPath} is on hugetlbfs, whose mappings take whole {Backing.PageSize >> 10} KiB pages, and an area maps each 4 KiB frame at its own place (use a tmpfs mounted huge=always or within_size for huge pages)");
     }
 }

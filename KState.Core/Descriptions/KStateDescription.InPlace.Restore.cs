@@ -238,24 +238,24 @@ public unsafe partial class KStateDescription
         }
     }
 
-    /// <summary>Claims the preserved fields' memory, last of all: folio memory used in place is restored through KHO (so
-    /// it cannot be handed out twice; vmalloc areas were restored when mapped); the memory a conversion replaced is
-    /// freed once every claim held.</summary>
-    private static bool ClaimInPlace(RestoreContext ctx, Kho? kho, out ulong failed)
+    /// <summary>The folios a restore claims last, at once: its folio fields' and the folio memory its preserved fields
+    /// use in place (restored through KHO, so it cannot be handed out twice; vmalloc areas were restored when mapped).</summary>
+    private static List<ulong> ClaimList(RestoreContext ctx)
     {
-        failed = 0;
+        var list = new List<ulong>(ctx.Folios);
         foreach (var p in ctx.InPlace)
-        {
-            if (p.Memory != InPlaceRecord.Folio || kho!.TryRestoreFolio(p.Phys, out _)) continue;
-            failed = p.Phys;
-            return false;
-        }
+            if (p.Memory == InPlaceRecord.Folio) list.Add(p.Phys);
+        return list;
+    }
+
+    /// <summary>Frees the memory a conversion replaced, once every claim held.</summary>
+    private static void FreeReplaced(RestoreContext ctx, Kho? kho)
+    {
         foreach (var p in ctx.InPlace)
         {
             if (p.Conversion is null) continue;
             if (p.Memory == InPlaceRecord.Folio) kho!.PutFolio(new Folio(p.Phys, p.Order));
             else kho!.Vfree(p.Area!);
         }
-        return true;
     }
 }

@@ -153,6 +153,7 @@ public unsafe partial class KStateDescription
             if (area.Address != (nint)p) Invalid(Name, $"preserved field '{f.Name}' points inside {area}, not at its start");
             if (bytes > area.Size) Invalid(Name, $"preserved field '{f.Name}': {bytes} bytes of elements do not fit {area}");
             if (!ctx.Folios.Add(area.Frames[0])) Invalid(Name, $"field '{f.Name}': {area} is held in two slots of one object");
+            CheckNotHeldElsewhere(ctx, area.Frames[0], f, area.ToString());
             KhoVmalloc record;
             if (s_vmallocs.TryGetValue(area, out var known)) record = known.Value;
             else
@@ -172,6 +173,7 @@ public unsafe partial class KStateDescription
         if (bytes > folio.Size) Invalid(Name, $"preserved field '{f.Name}': {bytes} bytes of elements do not fit {folio}");
         // Restore claims each folio once: a second slot could never be restored.
         if (!ctx.Folios.Add(folio.Phys)) Invalid(Name, $"field '{f.Name}': {folio} is held in two folio slots of one object");
+        CheckNotHeldElsewhere(ctx, folio.Phys, f, folio.ToString());
         if (!k.IsPreserved(folio))
         {
             k.PreserveFolio(folio);
@@ -183,17 +185,25 @@ public unsafe partial class KStateDescription
         return k.DangerousFolioAddress(folio);
     }
 
-    /// <summary>Takes back the vmalloc preservations of a save that failed. Best effort, as <see cref="Unpreserve"/>.</summary>
-    internal static void UnpreserveVmallocs(Kho? kho, SaveContext ctx)
+    // The next generation restores in-place memory once: a second object recording it could never be restored.
+    private void CheckNotHeldElsewhere(SaveContext ctx, ulong firstFrame, KStateField f, string what)
     {
-        for (int i = ctx.Vmallocs.Count - 1; i >= 0; i--)
+        if (ctx.Held is { } held && !held.Add(firstFrame))
+            Invalid(Name, $"preserved field '{f.Name}': {what} is already held by another object of this handover (it can be restored by one only)");
+    }
+
+    /// <summary>Takes back vmalloc preservations (of a save that failed, or of a finalize undone), last first, and
+    /// forgets them. Best effort, as <see cref="Unpreserve"/>.</summary>
+    internal static void UnpreserveVmallocs(Kho? kho, List<(VmallocArea Area, KhoVmalloc Record)> log)
+    {
+        for (int i = log.Count - 1; i >= 0; i--)
         {
-            var (area, record) = ctx.Vmallocs[i];
+            var (area, record) = log[i];
             s_vmallocs.Remove(area);
             try { kho?.UnpreserveVmalloc(record); }
             catch (KStateException) { } // finalized or gone: nothing more can be done here
         }
-        ctx.Vmallocs.Clear();
+        log.Clear();
     }
 
     private static ulong ReadCountMember(byte* obj, KStateField f) => f.CountSize switch

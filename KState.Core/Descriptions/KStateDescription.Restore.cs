@@ -228,19 +228,15 @@ public unsafe partial class KStateDescription
                 throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was and its folios are still to restore", rc);
             }
         }
-        foreach (ulong phys in ctx.Folios)
+        // Every folio of the object (folio fields and in-place folio memory) is claimed at once, all or nothing: one
+        // restored meanwhile by someone else (another thread, a post_load) leaves the others restorable for a retry.
+        if (ctx.Folios.Count + ctx.InPlace.Count > 0 && !kho!.TryRestoreFolios(ClaimList(ctx), out ulong lost))
         {
-            if (kho!.TryRestoreFolio(phys, out _)) continue;
-            Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // claimed meanwhile by someone else: this restore did not happen
+            Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // this restore did not happen
             FreeConverted(ctx, kho);
-            Throw.Corrupt($"'{Name}': folio 0x{phys:x} was restored by someone else while this restore ran");
+            Throw.Corrupt($"'{Name}': folio 0x{lost:x} was restored by someone else while this restore ran; nothing was claimed");
         }
-        if (ctx.InPlace.Count > 0 && !ClaimInPlace(ctx, kho, out ulong lost))
-        {
-            Buffer.MemoryCopy(ctx.Original, obj, Size, Size);
-            FreeConverted(ctx, kho);
-            Throw.Corrupt($"'{Name}': in-place memory 0x{lost:x} was restored by someone else while this restore ran");
-        }
+        if (ctx.InPlace.Count > 0) FreeReplaced(ctx, kho);
         foreach (var p in ctx.Pointers)
             new RecordCursor(payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: false).Claim(ctx.PayloadBase + p.PayloadOffset);
     }

@@ -22,9 +22,10 @@ public unsafe partial class KStateDescription
     /// memory, the object holds one folio in two folio slots, or KHO is needed and missing.</exception>
     internal void Save(RecordWriter writer, byte* obj, ulong instanceId, Kho? kho = null) => Save(writer, obj, instanceId, kho, null);
 
-    /// <summary>Saves as <see cref="Save(RecordWriter, byte*, ulong, Kho?)"/>; the folios it preserves are added to
-    /// <paramref name="preserved"/> (when given), so that the caller can take them back later.</summary>
-    internal void Save(RecordWriter writer, byte* obj, ulong instanceId, Kho? kho, List<Folio>? preserved)
+    /// <summary>Saves as <see cref="Save(RecordWriter, byte*, ulong, Kho?)"/>; the folios and vmalloc areas it preserves
+    /// are added to <paramref name="preserved"/> (when given), so that the caller can take them back later, and its
+    /// in-place memory is refused when another object saved with the same log holds it.</summary>
+    internal void Save(RecordWriter writer, byte* obj, ulong instanceId, Kho? kho, PreservationLog? preserved)
     {
         ArgumentNullException.ThrowIfNull(writer);
         if (obj == null) Invalid(Name, "save of a null object");
@@ -53,6 +54,7 @@ public unsafe partial class KStateDescription
             {
                 SaveBody(writer, obj, kho, plan, ctx);
                 writer.EndRecord();
+                preserved?.Areas.AddRange(ctx.Vmallocs); // this save succeeded: its areas are the caller's to take back
             }
             catch
             {
@@ -63,7 +65,7 @@ public unsafe partial class KStateDescription
         catch
         {
             Unpreserve(kho, ctx.Preserved, ctx.Mark);
-            UnpreserveVmallocs(kho, ctx);
+            UnpreserveVmallocs(kho, ctx.Vmallocs);
             throw;
         }
         finally
@@ -252,11 +254,15 @@ internal sealed class SaveContext
     /// <summary>The vmalloc areas this save preserved, to take back if it fails.</summary>
     public List<(VmallocArea Area, KhoVmalloc Record)> Vmallocs { get; } = [];
 
-    public static SaveContext Rent(List<Folio>? log)
+    /// <summary>In-place memory held by the other objects saved with the caller's log (null: no such log).</summary>
+    public HashSet<ulong>? Held { get; private set; }
+
+    public static SaveContext Rent(PreservationLog? log)
     {
         var ctx = t_cached ?? new SaveContext();
         t_cached = null;
-        ctx.Preserved = log ?? ctx._own;
+        ctx.Preserved = log?.Folios ?? ctx._own;
+        ctx.Held = log?.Held;
         ctx.Mark = ctx.Preserved.Count;
         return ctx;
     }
@@ -267,6 +273,7 @@ internal sealed class SaveContext
         ctx.Folios.Clear();
         ctx.Vmallocs.Clear();
         ctx.Preserved = null!;
+        ctx.Held = null;
         t_cached = ctx;
     }
 }

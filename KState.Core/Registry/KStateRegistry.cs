@@ -18,7 +18,7 @@ public sealed unsafe partial class KStateRegistry
     private readonly KStateStreams _streams;
     private readonly List<(KStateDescription Description, nint Obj, ulong Instance, IKStateBox? Box)> _registered = []; // Obj 0: the box's
     private readonly Dictionary<ulong, KStateDescription> _saved = [];
-    private readonly List<Folio> _finalizePreserved = []; // folios the finalize step preserved: unpreserved by its undo
+    private readonly PreservationLog _finalizePreserved = new(); // what the finalize step preserved: taken back by its undo
     private Dictionary<ulong, KStateDescription>? _savedBefore;
     private StreamMark? _beforeFinalize;                     // where "main" ended before the finalize step (null: it created "main")
     private bool _saving;                                    // the finalize step is running (a pre_save may call back)
@@ -175,7 +175,7 @@ public sealed unsafe partial class KStateRegistry
         if (_beforeFinalize is { } mark) _streams.Set.GetOrCreate(StreamName).RollBack(mark);
         else _streams.Set.DropOutgoing(StreamName);
         _beforeFinalize = null;
-        KStateDescription.Unpreserve(_streams.Kho, _finalizePreserved, 0);
+        _finalizePreserved.TakeBack(_streams.Kho);
         if (_savedBefore is not null)
         {
             _saved.Clear();

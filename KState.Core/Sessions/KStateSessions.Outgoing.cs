@@ -204,7 +204,7 @@ public sealed partial class KStateSessions
                 catch (Exception e) { _undoFailures.Add(new KStateInvalidException($"unfreeze of item {_frozen[i].Token} of session '{_frozen[i].Session.Name}' failed: {e.Message}")); }
             }
             _frozen.Clear();
-            KStateDescription.Unpreserve(Kho, _preservedFolios, 0);
+            _preservedFolios.TakeBack(Kho);
             foreach (var name in _written) _streams.Set.DropOutgoing(name);
             _written.Clear();
             _finalized = false;

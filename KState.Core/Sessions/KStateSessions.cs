@@ -28,7 +28,7 @@ public sealed partial class KStateSessions
     private readonly List<SharedInUse> _outgoingShared = [];  // in order of first preservation
     private readonly List<OutgoingItem> _frozen = [];
     private readonly List<string> _written = [];                 // streams the last finalize created
-    private readonly List<Folio> _preservedFolios = [];          // folios the last finalize preserved for described items
+    private readonly PreservationLog _preservedFolios = new();   // what the last finalize preserved for described items
     private readonly List<KStateException> _undoFailures = [];
     private readonly SessionDirectory? _incoming;
     private readonly Dictionary<string, RetrievedSession> _retrieved = new(StringComparer.Ordinal);

@@ -133,6 +133,26 @@ public class BackingTests
         HandOverOn(path, 8 << 20);
     }
 
+    [Test]
+    public void A_vmalloc_area_on_hugetlbfs_is_refused_with_the_reason_and_nothing_allocated()
+    {
+        using var pages = HugePages.Reserve(8, "a vmalloc area on hugetlbfs");
+        using var mount = HugeMount.Mount("hugetlbfs", "pagesize=2M,size=16M", "a vmalloc area on hugetlbfs");
+        string path = mount.Region("hugetlbfs-vmalloc");
+        try
+        {
+            using var kho = Kho.Init(path, 8 << 20);
+            ulong free = kho.FreePages;
+            var e = Assert.Throws<KStateInvalidException>(() => kho.Vmalloc(4096));
+            Assert.That(e!.Message, Does.Contain("hugetlbfs").And.Contain("huge=always"));
+            Assert.That(kho.FreePages, Is.EqualTo(free), "nothing was allocated");
+        }
+        finally
+        {
+            Kho.RemoveRegion(path);
+        }
+    }
+
     /// <summary>Huge pages reserved for hugetlbfs (vm.nr_hugepages raised, and set back when disposed).</summary>
     private sealed class HugePages : IDisposable
     {
