@@ -25,6 +25,8 @@ internal static unsafe class Seeds
         public Ptr<ulong> Values;
         public Inner Inner;
         public Folio Page;
+        public Ptr<Inner> Kept;     // in preserved memory, handed over in place
+        public uint KeptCount;
     }
 
     private static readonly KStateDescription InnerDescription = KStateDescriptionBuilder<Inner>.Create("fuzz/inner", 1, 1)
@@ -38,6 +40,7 @@ internal static unsafe class Seeds
         .Pointer((ref Thing t) => ref t.Values, count: 8, countMember: "Count")
         .Struct((ref Thing t) => ref t.Inner, InnerDescription)
         .Folio((ref Thing t) => ref t.Page)
+        .PreservedArray((ref Thing t) => ref t.Kept, InnerDescription, (ref Thing t) => ref t.KeptCount)
         .Build();
 
     public static int Write(string dir)
@@ -92,6 +95,8 @@ internal static unsafe class Seeds
         thing->Inner = new Inner { X = 7, Y = -3 };
         thing->Page = kho.AllocFolio(0);
         kho.FolioSpan(thing->Page).Fill(0x5A);
+        thing->Kept = new Ptr<Inner>((Inner*)kho.DangerousFolioAddress(kho.AllocPreserve(3 * (ulong)sizeof(Inner))));
+        thing->KeptCount = 3;
         registry.Register(ThingDescription, thing, 1);
         registry.Save(InnerDescription, &thing->Inner, 2);
 

@@ -221,12 +221,14 @@ public sealed unsafe partial class Kho : IDisposable
         return _mem.DangerousPhysToVirt(phys);
     }
 
-    /// <summary>Translates a pointer into the mapping back to its phys address (<c>kho_virt_to_phys</c>); 0 when outside the region.</summary>
+    /// <summary>Translates a pointer into the mapping, or into a vmalloc area, back to its phys address
+    /// (<c>kho_virt_to_phys</c>: for an area, the phys of the frame behind it plus the offset); 0 when outside both.</summary>
     /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public ulong DangerousVirtToPhys(void* virt)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _mem.DangerousVirtToPhys(virt);
+        ulong phys = _mem.DangerousVirtToPhys(virt);
+        return phys != 0 || _vmalloc is null ? phys : VmallocVirtToPhys(virt);
     }
 
     /// <summary>The bytes [phys, phys + length) of the region, bounds-checked. Valid until <see cref="Dispose"/>.</summary>

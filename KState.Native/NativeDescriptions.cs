@@ -99,7 +99,7 @@ internal static unsafe class NativeDescriptions
                 }
                 Append(f, sizeof(CField));
                 AppendString(f->Name);
-                if (f->Kind == (int)FieldKind.Struct && f->Ksd != null) Snapshot(f->Ksd, seen, depth + 1);
+                if (HasDescription(f->Kind) && f->Ksd != null) Snapshot(f->Ksd, seen, depth + 1);
             }
         if (d->Subsections != null)
             for (int i = 0; i < MaxSubsections; i++)
@@ -110,6 +110,12 @@ internal static unsafe class NativeDescriptions
                 Snapshot(s, seen, depth + 1);
             }
     }
+
+    /// <summary>KS_STRUCT and the preserved kinds name a description (the preserved ones with flags in the high bits).</summary>
+    private static bool HasDescription(int kind) => (kind & KindMask) is (int)FieldKind.Struct or (int)FieldKind.PreservedStruct or (int)FieldKind.PreservedArray;
+
+    /// <summary>The KS_* value in the low bits of <c>kind</c>; KS_TRUSTED above it (kstate.h).</summary>
+    private const int KindMask = 0xFF, Trusted = 0x100;
 
     private static void Append(void* p, int n)
     {
@@ -132,7 +138,7 @@ internal static unsafe class NativeDescriptions
         h = 0;
         if (d->Fields != null)
             for (int i = 0; i < MaxFields && d->Fields[i].Kind != (int)FieldKind.End; i++)
-                if (d->Fields[i].Kind == (int)FieldKind.Struct && d->Fields[i].Ksd != null)
+                if (HasDescription(d->Fields[i].Kind) && d->Fields[i].Ksd != null)
                     h = Math.Max(h, 1 + Height(d->Fields[i].Ksd, heights, open, depth + 1));
         if (d->Subsections != null)
             for (int i = 0; i < MaxSubsections && d->Subsections[i] != null; i++)
@@ -169,6 +175,7 @@ internal static unsafe class NativeDescriptions
         // C does not say how big the struct is: the description covers up to its furthest field or subsection.
         long size = 1;
         foreach (var f in fields) size = Math.Max(size, f.Kind == FieldKind.Deprecated ? 0 : f.Offset + f.Extent);
+        foreach (var f in fields) size = Math.Max(size, f.Kind == FieldKind.PreservedArray ? (long)f.CountOffset + f.CountSize : 0); // restore sets it
         foreach (var s in subs) size = Math.Max(size, s.Size);
         if (size > int.MaxValue) throw new KStateInvalidException($"invalid description '{name}': fields reach beyond 2 GiB");
 
@@ -186,11 +193,15 @@ internal static unsafe class NativeDescriptions
     private static KStateField ToField(string desc, CField* f, bool nested, Dictionary<(nint, bool), KStateDescription> built)
     {
         string name = NativeState.Utf8(f->Name) ?? throw new KStateInvalidException($"invalid description '{desc}': a field has no name");
-        if (f->Kind is < 1 or > 7) throw new KStateInvalidException($"invalid description '{desc}': field '{name}' has unknown kind {f->Kind}");
-        if (f->Offset > int.MaxValue || f->Size > int.MaxValue || f->Count > int.MaxValue)
+        var kind = (FieldKind)(f->Kind & KindMask);
+        bool preserved = kind is FieldKind.PreservedStruct or FieldKind.PreservedArray;
+        if (kind is < FieldKind.Base or > FieldKind.PreservedArray || (f->Kind & ~KindMask) != (preserved ? f->Kind & Trusted : 0))
+            throw new KStateInvalidException($"invalid description '{desc}': field '{name}' has unknown kind {f->Kind}");
+        // A preserved array's count holds its count member: (offset << 8) | size (kstate.h).
+        nuint countOffset = kind == FieldKind.PreservedArray ? f->Count >> 8 : 0, countSize = kind == FieldKind.PreservedArray ? f->Count & 0xFF : 0;
+        if (f->Offset > int.MaxValue || f->Size > int.MaxValue || (kind == FieldKind.PreservedArray ? countOffset : f->Count) > int.MaxValue)
             throw new KStateInvalidException($"invalid description '{desc}': field '{name}' has an impossible offset, size or count");
-        var kind = (FieldKind)f->Kind;
-        KStateDescription? inner = kind == FieldKind.Struct && f->Ksd != null ? Build(f->Ksd, nested: true, built) : null;
+        KStateDescription? inner = (kind == FieldKind.Struct || preserved) && f->Ksd != null ? Build(f->Ksd, nested: true, built) : null;
         CustomSave? save = null;
         CustomRestore? restore = null;
         if (kind == FieldKind.Custom && nested)
@@ -209,7 +220,10 @@ internal static unsafe class NativeDescriptions
             Size = (int)f->Size,
             Kind = kind,
             VersionId = f->VersionId,
-            Count = f->Count == 0 ? 1 : (int)f->Count,
+            Count = preserved || f->Count == 0 ? 1 : (int)f->Count,
+            CountOffset = (int)countOffset,
+            CountSize = (int)countSize,
+            Integrity = (f->Kind & Trusted) != 0 ? InPlaceIntegrity.Trusted : InPlaceIntegrity.Checksum,
             Nested = inner,
             Save = save,
             Restore = restore,

@@ -22,4 +22,22 @@ public enum FieldKind
     Deprecated = 6,
     /// <summary>A pointer into KHO memory: stored as phys, translated into the new mapping (KS_KHO_POINTER).</summary>
     KhoPointer = 7,
+    /// <summary>A pointer to one struct that already lives in preserved memory (a folio, <c>kho_alloc_preserve</c> or
+    /// <c>kho_vmalloc</c> memory), handed over in place: saving records where it is and its element description,
+    /// restoring hands the same memory back, converting only when the element layout changed (KS_PRESERVED_STRUCT).</summary>
+    PreservedStruct = 8,
+    /// <summary>A pointer to an array of structs in preserved memory, its element count in an integer member of the
+    /// same struct; handed over in place as <see cref="PreservedStruct"/> (KS_PRESERVED_ARRAY).</summary>
+    PreservedArray = 9,
+}
+
+/// <summary>How the contents of a <see cref="FieldKind.PreservedStruct"/> or <see cref="FieldKind.PreservedArray"/>
+/// field are checked at restore (docs/FORMAT.md, "Preserved struct and array fields").</summary>
+public enum InPlaceIntegrity
+{
+    /// <summary>An XXH3-64 checksum of the elements' bytes is computed at save and checked at restore (one read of the data).</summary>
+    Checksum = 0,
+    /// <summary>Only the metadata is checked (place, count, element size, layout, version): the data is trusted, and
+    /// restoring costs the same whatever its size.</summary>
+    Trusted = 1,
 }

@@ -57,6 +57,7 @@ public sealed unsafe partial class KStateDescription
             Buffer.MemoryCopy(obj, ctx.Original, Size, Size);
             var cursor = rec.Cursor;
             ctx.PayloadBase = cursor.Offset;
+            ctx.Reader = rec.Owner;
             Parse(ref cursor, work, 0, version, plan, ctx, kho);
             if (cursor.Remaining != 0) Throw.Corrupt($"'{Name}' record has {cursor.Remaining} bytes after its fields and subsections", cursor.Offset);
             // Only a record that parsed completely is checked further: its blobs' checksums, over data segments still unclaimed.
@@ -149,7 +150,7 @@ public sealed unsafe partial class KStateDescription
                         if (handle == 0) continue;
                         var folio = Folio.FromHandle(handle);
                         var k = NeedKho(kho, f);
-                        if (!k.CanRestoreFolio(folio.Phys, out int order) || order != folio.Order || ctx.Folios.Contains(folio.Phys))
+                        if (!k.CanRestoreFolio(folio.Phys, out int order) || order != folio.Order || ctx.Folios.Contains(folio.Phys) || ClaimedInPlace(ctx, folio.Phys))
                             Throw.Corrupt($"'{Name}'.{f.Name}: {folio} was not preserved (or is claimed twice)", where);
                         if (XxHash3.HashToUInt64(k.FolioSpan(folio)) != hash)
                             Throw.Corrupt($"'{Name}'.{f.Name}: the contents of {folio} do not match their checksum", where);
@@ -169,6 +170,9 @@ public sealed unsafe partial class KStateDescription
                         if (inner.Remaining != 0) Throw.Corrupt($"'{Name}'.{f.Name}[{i}]: {inner.Remaining} bytes left over", inner.Offset);
                         if (nested.PostLoad is not null) ctx.PostLoads.Add((nested, at + f.Offset + i * f.Size, v));
                     }
+                    break;
+                case FieldKind.PreservedStruct or FieldKind.PreservedArray:
+                    ParseInPlace(ref c, obj, at, step.FieldIndex, ctx, kho);
                     break;
                 case FieldKind.Custom:
                     {
@@ -212,6 +216,7 @@ public sealed unsafe partial class KStateDescription
             if (target == null) Throw.OutOfMemory($"'{Name}': the allocator returned no memory for {p.Bytes} bytes");
             new RecordCursor(payload[p.PayloadOffset..], 0, rec.Owner).ReadBlobView(verify: false).CopyTo(new Span<byte>(target, p.Bytes), claim: false);
         }
+        if (ctx.InPlace.Count > 0) MapInPlace(ctx, kho);
         Buffer.MemoryCopy(work, obj, Size, Size);
         foreach (var (d, offset, version) in ctx.PostLoads)
         {
@@ -219,6 +224,7 @@ public sealed unsafe partial class KStateDescription
             if (rc != 0)
             {
                 Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // the object as it was
+                FreeConverted(ctx, kho);
                 throw new KStateHookException($"post_load of '{d.Name}' returned {rc}; the object was left as it was and its folios are still to restore", rc);
             }
         }
@@ -226,7 +232,14 @@ public sealed unsafe partial class KStateDescription
         {
             if (kho!.TryRestoreFolio(phys, out _)) continue;
             Buffer.MemoryCopy(ctx.Original, obj, Size, Size); // claimed meanwhile by someone else: this restore did not happen
+            FreeConverted(ctx, kho);
             Throw.Corrupt($"'{Name}': folio 0x{phys:x} was restored by someone else while this restore ran");
+        }
+        if (ctx.InPlace.Count > 0 && !ClaimInPlace(ctx, kho, out ulong lost))
+        {
+            Buffer.MemoryCopy(ctx.Original, obj, Size, Size);
+            FreeConverted(ctx, kho);
+            Throw.Corrupt($"'{Name}': in-place memory 0x{lost:x} was restored by someone else while this restore ran");
         }
         foreach (var p in ctx.Pointers)
             new RecordCursor(payload[p.PayloadOffset..], ctx.PayloadBase + p.PayloadOffset, rec.Owner).ReadBlobView(verify: false).Claim(ctx.PayloadBase + p.PayloadOffset);
@@ -245,6 +258,9 @@ internal sealed unsafe class RestoreContext
     public List<PendingPointer> Pointers { get; } = [];
     public List<ulong> Folios { get; } = [];
     public List<(KStateDescription, int, int)> PostLoads { get; } = [];
+    public List<PendingInPlace> InPlace { get; } = [];
+    public RecordReader? Reader { get; set; }
+    public KStateSchema? SavedSchema { get; set; } // the stream's schema, read when a conversion first needs it
     public long PayloadBase { get; set; }
     public byte* Work { get; private set; }
     public byte* Original { get; private set; }
@@ -268,6 +284,9 @@ internal sealed unsafe class RestoreContext
         ctx.Pointers.Clear();
         ctx.Folios.Clear();
         ctx.PostLoads.Clear();
+        ctx.InPlace.Clear();
+        ctx.Reader = null;
+        ctx.SavedSchema = null;
         t_cached = ctx;
     }
 

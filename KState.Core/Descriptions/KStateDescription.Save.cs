@@ -63,6 +63,7 @@ public sealed unsafe partial class KStateDescription
         catch
         {
             Unpreserve(kho, ctx.Preserved, ctx.Mark);
+            UnpreserveVmallocs(kho, ctx);
             throw;
         }
         finally
@@ -146,6 +147,9 @@ public sealed unsafe partial class KStateDescription
                         nested.SaveBody(w, element, kho, nested.PlanFor(nested.VersionId), ctx);
                         w.EndNested();
                     }
+                    break;
+                case FieldKind.PreservedStruct or FieldKind.PreservedArray:
+                    SaveInPlace(w, obj, step.FieldIndex, kho, ctx);
                     break;
                 case FieldKind.Custom:
                     w.BeginNested(0, CustomId(step.FieldIndex), 0); // keyed by the field's name, not its place (docs/FORMAT.md)
@@ -245,6 +249,9 @@ internal sealed class SaveContext
 
     public HashSet<ulong> Folios { get; } = [];
 
+    /// <summary>The vmalloc areas this save preserved, to take back if it fails.</summary>
+    public List<(VmallocArea Area, KhoVmalloc Record)> Vmallocs { get; } = [];
+
     public static SaveContext Rent(List<Folio>? log)
     {
         var ctx = t_cached ?? new SaveContext();
@@ -258,6 +265,7 @@ internal sealed class SaveContext
     {
         ctx._own.Clear();
         ctx.Folios.Clear();
+        ctx.Vmallocs.Clear();
         ctx.Preserved = null!;
         t_cached = ctx;
     }

@@ -34,6 +34,7 @@ public sealed partial class KStateDescription
         PostLoad = postLoad;
         _plans = new Plan?[(long)versionId - minVersionId + 1 is > 0 and <= MaxReadableVersions + 1 ? versionId - minVersionId + 1 : 0];
         _customIds = new ulong[fields.Length];
+        _layoutIds = new ulong[fields.Length];
     }
 
     /// <summary>How many nested records deep a record of this description goes (0: none).</summary>
@@ -144,7 +145,14 @@ public sealed partial class KStateDescription
             earlier[f.Name] = f;
         }
         for (int i = 0; i < Fields.Count; i++)
+        {
             if (Fields[i].Kind == FieldKind.Custom) _customIds[i] = KStateId.FromName(Fields[i].Name);
+            if (Fields[i].Kind is FieldKind.PreservedStruct or FieldKind.PreservedArray)
+            {
+                ValidateCountMember(Fields[i]);
+                _layoutIds[i] = InPlaceLayout.Of(Fields[i].Size, Fields[i].Nested!);
+            }
+        }
         var ids = new HashSet<ulong>();
         foreach (var f in Fields)
         {
@@ -176,6 +184,7 @@ public sealed partial class KStateDescription
         {
             FieldKind.Folio => 16L * f.Count, // handle and checksum
             FieldKind.KhoPointer => 8L * f.Count,
+            FieldKind.PreservedStruct or FieldKind.PreservedArray => InPlaceRecord.Bytes, // the place, never the data
             _ => (long)f.Size * f.Count,
         };
         long limit = f.Kind is FieldKind.Pointer ? int.MaxValue : MaxRecordPayload;
@@ -198,6 +207,9 @@ public sealed partial class KStateDescription
                 if (f.Nested is null) Invalid(Name, $"struct field '{f.Name}' has no nested description");
                 if (f.Nested.Size != f.Size) Invalid(Name, $"struct field '{f.Name}' is {f.Size} bytes but its description '{f.Nested.Name}' describes {f.Nested.Size}");
                 break;
+            case FieldKind.PreservedStruct or FieldKind.PreservedArray:
+                ValidateInPlace(f);
+                break;
             case FieldKind.Custom:
                 if (f.Save is null || f.Restore is null) Invalid(Name, $"custom field '{f.Name}' needs both a save and a restore callback");
                 if (f.CountField is not null) Invalid(Name, $"custom field '{f.Name}' cannot take a count field");
@@ -206,7 +218,9 @@ public sealed partial class KStateDescription
                 Invalid(Name, $"field '{f.Name}' has unknown kind {(int)f.Kind}");
                 break;
         }
-        if (f.Kind != FieldKind.Struct && f.Nested is not null) Invalid(Name, $"field '{f.Name}' is not a struct field but has a nested description");
+        if (f.Kind is not (FieldKind.Struct or FieldKind.PreservedStruct or FieldKind.PreservedArray) && f.Nested is not null)
+            Invalid(Name, $"field '{f.Name}' is not a struct field but has a nested description");
+        if (f.Kind != FieldKind.PreservedArray && f.CountSize != 0) Invalid(Name, $"field '{f.Name}' is not a preserved array but has a count member");
         if (f.Kind != FieldKind.Custom && (f.Save is not null || f.Restore is not null)) Invalid(Name, $"field '{f.Name}' is not custom but has callbacks");
     }
 

@@ -31,6 +31,8 @@ public sealed unsafe class KStateDescriptionBuilder<T> where T : unmanaged
     private NeededHook? _needed;
     private PreSaveHook? _preSave;
     private PostLoadHook? _postLoad;
+    private InPlaceIntegrity _integrity;
+    private readonly List<int> _defaulted = []; // preserved fields that take the description's integrity
 
     private KStateDescriptionBuilder(string name, ulong id, int version, int minVersion)
     {
@@ -99,6 +101,58 @@ public sealed unsafe class KStateDescriptionBuilder<T> where T : unmanaged
         return Add(new KStateField { Name = name, Offset = OffsetOf(member, name), Size = nested.Size, Kind = FieldKind.Struct, Nested = nested, Count = count, CountField = countMember, VersionId = versionId });
     }
 
+    /// <summary>A pointer to one struct in preserved memory (a folio, <see cref="Kho.AllocPreserve"/> or vmalloc memory),
+    /// handed over in place: saving preserves that memory if it is not yet and records where it is, copying nothing;
+    /// restoring hands the same memory back through KHO, or converts it into new memory when the element layout
+    /// changed. <paramref name="element"/> may hold only base values, deprecated fields, KHO pointers stored as phys
+    /// and nested structs of those. <paramref name="integrity"/> null takes the description's
+    /// <see cref="DefaultIntegrity"/>.</summary>
+    public KStateDescriptionBuilder<T> PreservedStruct<TE>(Member<T, Ptr<TE>> member, KStateDescription element, InPlaceIntegrity? integrity = null,
+        int versionId = 0, [CallerArgumentExpression(nameof(member))] string expr = "") where TE : unmanaged
+    {
+        string name = NameOf(expr);
+        CheckElement<TE>(name, element);
+        return AddInPlace(new KStateField { Name = name, Offset = OffsetOf(member, name), Size = Unsafe.SizeOf<TE>(), Kind = FieldKind.PreservedStruct, Nested = element, VersionId = versionId }, integrity);
+    }
+
+    /// <summary>A pointer to an array of structs in preserved memory, handed over in place as
+    /// <see cref="PreservedStruct{TE}"/>; <paramref name="count"/> selects the unsigned integer member (1, 2, 4 or 8
+    /// bytes) that holds the number of elements: saving reads it, restoring sets it.</summary>
+    public KStateDescriptionBuilder<T> PreservedArray<TE, TC>(Member<T, Ptr<TE>> member, KStateDescription element, Member<T, TC> count,
+        InPlaceIntegrity? integrity = null, int versionId = 0, [CallerArgumentExpression(nameof(member))] string expr = "")
+        where TE : unmanaged where TC : unmanaged
+    {
+        string name = NameOf(expr);
+        CheckElement<TE>(name, element);
+        if (typeof(TC) != typeof(byte) && typeof(TC) != typeof(ushort) && typeof(TC) != typeof(uint) && typeof(TC) != typeof(ulong))
+            Fail(name, $"takes its count from a {typeof(TC).Name}; the count member must be a byte, ushort, uint or ulong");
+        return AddInPlace(new KStateField
+        {
+            Name = name, Offset = OffsetOf(member, name), Size = Unsafe.SizeOf<TE>(), Kind = FieldKind.PreservedArray, Nested = element, VersionId = versionId,
+            CountOffset = OffsetOf(count, name + " (count)"), CountSize = Unsafe.SizeOf<TC>(),
+        }, integrity);
+    }
+
+    /// <summary>How preserved struct and array fields added without an explicit integrity are checked (default:
+    /// <see cref="InPlaceIntegrity.Checksum"/>).</summary>
+    public KStateDescriptionBuilder<T> DefaultIntegrity(InPlaceIntegrity integrity)
+    {
+        _integrity = integrity;
+        return this;
+    }
+
+    private void CheckElement<TE>(string name, KStateDescription element) where TE : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(element);
+        if (Unsafe.SizeOf<TE>() < element.Size) Fail(name, $"points at {Unsafe.SizeOf<TE>()}-byte elements but '{element.Name}' describes {element.Size}");
+    }
+
+    private KStateDescriptionBuilder<T> AddInPlace(KStateField f, InPlaceIntegrity? integrity)
+    {
+        if (integrity is null) _defaulted.Add(_fields.Count);
+        return Add(f with { Integrity = integrity ?? InPlaceIntegrity.Checksum });
+    }
+
     /// <summary>A member saved and restored by callbacks.</summary>
     public KStateDescriptionBuilder<T> Custom<TF>(Member<T, TF> member, CustomSave save, CustomRestore restore, int versionId = 0,
         [CallerArgumentExpression(nameof(member))] string expr = "") where TF : unmanaged
@@ -141,8 +195,12 @@ public sealed unsafe class KStateDescriptionBuilder<T> where T : unmanaged
 
     /// <summary>Validates and compiles the description.</summary>
     /// <exception cref="KStateInvalidException">The description is invalid; the message names the member.</exception>
-    public KStateDescription Build() =>
-        KStateDescription.Create(_name, _id, _version, _minVersion, Unsafe.SizeOf<T>(), _fields, _subsections, _needed, _preSave, _postLoad);
+    public KStateDescription Build()
+    {
+        var fields = _fields.ToArray();
+        foreach (int i in _defaulted) fields[i] = fields[i] with { Integrity = _integrity };
+        return KStateDescription.Create(_name, _id, _version, _minVersion, Unsafe.SizeOf<T>(), fields, _subsections, _needed, _preSave, _postLoad);
+    }
 
     private KStateDescriptionBuilder<T> Add(KStateField f)
     {

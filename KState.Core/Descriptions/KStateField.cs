@@ -33,7 +33,18 @@ public sealed record KStateField
     /// <summary>Name of an earlier base field (an unsigned integer of 1, 2, 4 or 8 bytes) that holds the element count.</summary>
     public string? CountField { get; init; }
 
-    /// <summary>The nested description, for <see cref="FieldKind.Struct"/>.</summary>
+    /// <summary>For <see cref="FieldKind.PreservedArray"/>: offset of the integer member (unsigned, 1, 2, 4 or 8 bytes, see
+    /// <see cref="CountSize"/>) that holds the element count; saving reads it, restoring sets it.</summary>
+    public int CountOffset { get; init; }
+
+    /// <summary>For <see cref="FieldKind.PreservedArray"/>: size of the count member in bytes (1, 2, 4 or 8); 0 for other kinds.</summary>
+    public int CountSize { get; init; }
+
+    /// <summary>For <see cref="FieldKind.PreservedStruct"/> and <see cref="FieldKind.PreservedArray"/>: how the data is checked at restore.</summary>
+    public InPlaceIntegrity Integrity { get; init; }
+
+    /// <summary>The nested description, for <see cref="FieldKind.Struct"/>; the element description, for
+    /// <see cref="FieldKind.PreservedStruct"/> and <see cref="FieldKind.PreservedArray"/>.</summary>
     public KStateDescription? Nested { get; init; }
 
     /// <summary>Save callback, for <see cref="FieldKind.Custom"/>.</summary>
@@ -42,16 +53,14 @@ public sealed record KStateField
     /// <summary>Restore callback, for <see cref="FieldKind.Custom"/>.</summary>
     public CustomRestore? Restore { get; init; }
 
-    /// <summary>Bytes the field occupies in the struct: one pointer for <see cref="FieldKind.Pointer"/> (to
+    /// <summary>Bytes the field occupies in the struct: one pointer for <see cref="FieldKind.Pointer"/> and the preserved kinds (to
     /// <see cref="Count"/> elements), <see cref="Count"/> 8-byte slots for folios and KHO pointers, else
     /// <see cref="Count"/> elements of <see cref="Size"/> bytes.</summary>
     public long Extent => Kind switch
     {
         FieldKind.Deprecated => 0,
-        FieldKind.Pointer => 8,
+        FieldKind.Pointer or FieldKind.PreservedStruct or FieldKind.PreservedArray => 8,
         FieldKind.KhoPointer or FieldKind.Folio => 8L * Count,
         _ => (long)Size * Count,
     };
-
-
 }

@@ -28,6 +28,14 @@ public sealed class KStateSchema
         return s;
     }
 
+    /// <summary>A schema of descriptions as given (tests write damaged ones with it).</summary>
+    internal static KStateSchema FromDescriptions(IEnumerable<SchemaDescription> descriptions)
+    {
+        var s = new KStateSchema();
+        foreach (var d in descriptions) s._byId[d.Id] = d;
+        return s;
+    }
+
     /// <summary>Adds the descriptions of another schema that this one lacks; returns this.</summary>
     public KStateSchema Merge(KStateSchema other)
     {

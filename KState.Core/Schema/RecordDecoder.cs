@@ -145,6 +145,8 @@ internal static class RecordDecoder
                 return n == 1
                     ? new DecodedField(f.Name, children[0].Value, children[0].Children) { Typed = children[0].Typed }
                     : new DecodedField(f.Name, $"{n} structs", children) { Typed = new(FieldValueKind.Structs) { Count = n } };
+            case FieldKind.PreservedStruct or FieldKind.PreservedArray:
+                return DecodeInPlace(ref c, f, schema);
             case FieldKind.Custom:
                 if (!c.TryReadNested(out var custom)) Throw.Corrupt($"{f.Name}: custom bytes missing", c.Offset);
                 var cc = custom.Cursor;
@@ -153,6 +155,30 @@ internal static class RecordDecoder
             default:
                 throw new KStateCorruptException($"{f.Name}: kind {f.Kind} cannot be decoded", c.Offset);
         }
+    }
+
+    /// <summary>A preserved field's place (docs/FORMAT.md, "Preserved struct and array fields"): its data is not in the
+    /// stream, so only where it is and how many elements are shown.</summary>
+    private static DecodedField DecodeInPlace(ref RecordCursor c, SchemaField f, KStateSchema schema)
+    {
+        var d = c.ReadSpan(InPlaceRecord.Bytes);
+        uint memory = BinaryPrimitives.ReadUInt32LittleEndian(d);
+        bool summed = (BinaryPrimitives.ReadUInt32LittleEndian(d[InPlaceRecord.FlagsAt..]) & InPlaceRecord.Checksummed) != 0;
+        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(d[InPlaceRecord.CountAt..]);
+        ulong elementId = BinaryPrimitives.ReadUInt64LittleEndian(d[InPlaceRecord.ElementIdAt..]);
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(d[InPlaceRecord.ElementVersionAt..]);
+        uint stride = BinaryPrimitives.ReadUInt32LittleEndian(d[InPlaceRecord.ElementSizeAt..]);
+        ulong phys = BinaryPrimitives.ReadUInt64LittleEndian(d[InPlaceRecord.PlaceAt..]);
+        string element = schema.Descriptions.TryGetValue(elementId, out var e) ? e.Name : $"0x{elementId:x16}";
+        string where = memory switch
+        {
+            InPlaceRecord.None => "NULL",
+            InPlaceRecord.Folio => $"folio 0x{phys:x} order {BinaryPrimitives.ReadUInt32LittleEndian(d[(InPlaceRecord.PlaceAt + 8)..])}",
+            InPlaceRecord.Vmalloc => $"vmalloc chunks at 0x{phys:x}, {BinaryPrimitives.ReadUInt32LittleEndian(d[(InPlaceRecord.PlaceAt + 8)..])} pages",
+            _ => $"unknown memory kind {memory}",
+        };
+        string value = memory == InPlaceRecord.None ? "NULL" : $"in place: {count} x {stride} bytes of {element} v{version} in {where}, {(summed ? "checksummed" : "trusted")}";
+        return new DecodedField(f.Name, value, []) { Typed = new(FieldValueKind.Phys) { Phys = [phys], Count = (int)Math.Min(count, int.MaxValue), Size = (int)Math.Min(stride, int.MaxValue) } };
     }
 
     private static ulong LittleEndian(ReadOnlySpan<byte> bytes, int size) => size switch

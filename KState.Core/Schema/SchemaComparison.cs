@@ -84,6 +84,7 @@ public static class SchemaComparison
     {
         FieldKind.Folio => 16L * f.Count,       // handle and contents checksum
         FieldKind.KhoPointer => 8L * f.Count,
+        FieldKind.PreservedStruct or FieldKind.PreservedArray => InPlaceRecord.Bytes, // the place, never the data
         _ => (long)f.Size * f.Count,
     };
 }

@@ -18,6 +18,7 @@ internal sealed unsafe class RegionMemory
     private readonly ShmRegion _region;
     private readonly byte* _base;
     private int _state = OneRef; // references << 1 | closed; the owner's own reference is dropped by Close
+    private Action? _afterUnmap;
 
     public RegionMemory(ShmRegion region)
     {
@@ -69,8 +70,19 @@ internal sealed unsafe class RegionMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Release()
     {
-        if (Interlocked.Add(ref _state, -OneRef) == ClosedBit) _region.Dispose(); // closed and nobody left inside
+        if (Interlocked.Add(ref _state, -OneRef) == ClosedBit) // closed and nobody left inside
+        {
+            _region.Dispose();
+            _afterUnmap?.Invoke();
+        }
     }
+
+    /// <summary>Runs <paramref name="action"/> when the region is unmapped (after the last lease): other mappings of
+    /// the region file (vmalloc areas) go with it. Register while holding a lease or the owner's lock.</summary>
+    public void AfterUnmap(Action action) => _afterUnmap += action;
+
+    /// <summary>The region file's descriptor, for mapping parts of it elsewhere; valid while a lease is held.</summary>
+    public int FileDescriptor => _region.Fd;
 
     /// <summary>A lease for a <c>using</c> block.</summary>
     public Lease Acquire()

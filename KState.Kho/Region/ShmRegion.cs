@@ -20,6 +20,10 @@ internal sealed unsafe partial class ShmRegion : IDisposable
     private int _fd;
 
     public string Path { get; }
+
+    /// <summary>The open region file (vmalloc areas map parts of it); -1 once disposed.</summary>
+    public int Fd => _fd;
+
     public byte* Base { get; private set; }
     public ulong Size { get; }
 

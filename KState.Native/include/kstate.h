@@ -31,7 +31,21 @@ enum kstate_field_kind {
     KS_CUSTOM = 5,
     KS_DEPRECATED = 6,
     KS_KHO_POINTER = 7,             /* a pointer into KHO memory: stored as phys, translated on restore */
+    KS_PRESERVED_STRUCT = 8,        /* a pointer to one struct in preserved memory: handed over in place */
+    KS_PRESERVED_ARRAY = 9,         /* a pointer to an array of structs in preserved memory, counted by a member */
 };
+
+/* KS_PRESERVED_STRUCT and KS_PRESERVED_ARRAY fields (built with the KSTATE_PRESERVED_* macros) use the members of
+ * struct kstate_field so:
+ *   kind   the KS_* value in the low 8 bits, or'ed with KS_TRUSTED (0x100) to check only the metadata at restore
+ *          (without it an XXH3-64 checksum of the elements is computed at save and checked at restore);
+ *   size   sizeof one element (the distance between elements);
+ *   count  KS_PRESERVED_STRUCT: 1; KS_PRESERVED_ARRAY: the count member as (offsetof(struct, member) << 8) | sizeof(member),
+ *          an unsigned integer of 1, 2, 4 or 8 bytes: saving reads it, restoring sets it;
+ *   ksd    the element description: only KSTATE_BASE_TYPE, KSTATE_BASE_TYPE_DEPRECATED, KSTATE_KHO_POINTER (the element
+ *          holds a phys: DECLARE_KHOSER_PTR) and KSTATE_STRUCT of such descriptions; no subsections, no hooks (-EINVAL). */
+#define KS_TRUSTED 0x100
+#define KSTATE_COUNT_MEMBER(_state, _cf) (((size_t)offsetof(_state, _cf) << 8) | sizeof(KSTATE_MEMBER(_state, _cf)))
 
 struct kstate_field {               /* built with the macros below */
     const char *name;
@@ -68,10 +82,14 @@ struct kstate_description {
 #define KSTATE_BUILD_BUG_ON_ZERO(e) (::kstate_cxx::bug_on_zero<(bool)(e)>::value)
 #define KSTATE_CHECK_TYPE(_state, _f, _type) \
     (::kstate_cxx::same_type<decltype(KSTATE_MEMBER(_state, _f)), _type>::value)
+#define KSTATE_CHECK_UNSIGNED(_state, _f) (::kstate_cxx::unsigned_count<decltype(KSTATE_MEMBER(_state, _f))>::value)
 #else
 #define KSTATE_BUILD_BUG_ON_ZERO(e) ((size_t)sizeof(struct { int : (-!!(e)); }))
 #define KSTATE_CHECK_TYPE(_state, _f, _type) \
     KSTATE_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p(__typeof__(KSTATE_MEMBER(_state, _f)), _type))
+/* An unsigned integer: % compiles only for integers, and only an unsigned type makes -1 positive. */
+#define KSTATE_CHECK_UNSIGNED(_state, _f) \
+    (sizeof(KSTATE_MEMBER(_state, _f) % 1) * 0 + KSTATE_BUILD_BUG_ON_ZERO(!((__typeof__(KSTATE_MEMBER(_state, _f)))-1 > 0)))
 #endif
 
 /* One struct kstate_field: designated in C (as the kernel's macros), positional in C++ (C++17 has no designators). */
@@ -111,6 +129,24 @@ struct kstate_description {
 #define KSTATE_KHO_POINTER(_f, _state)                                          \
     KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
                       sizeof(*KSTATE_MEMBER(_state, _f)), KS_KHO_POINTER, 0, 1, NULL, NULL, NULL)
+
+/* In-place fields: the member points at memory from kho_alloc_preserve, kho_vmalloc or a folio (its start). Saving
+ * preserves it if it is not yet and records where it is, copying nothing; restoring hands the same memory back through
+ * KHO, or converts the elements into new preserved memory when the element layout changed (docs/C-API.md). _cf must be
+ * an unsigned integer member (checked at compile time, as the pointer member is). */
+#define KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, _flags, _version)                                           \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)), \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_PRESERVED_STRUCT | (_flags), (_version), 1, (_ksd), NULL, NULL)
+#define KSTATE_PRESERVED_STRUCT(_f, _state, _ksd) KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, 0, 0)
+#define KSTATE_PRESERVED_STRUCT_TRUSTED(_f, _state, _ksd) KSTATE_PRESERVED_STRUCT_FLAGS_V(_f, _state, _ksd, KS_TRUSTED, 0)
+
+#define KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, _flags, _version)                                      \
+    KSTATE_FIELD_INIT(#_f, offsetof(_state, _f) + KSTATE_BUILD_BUG_ON_ZERO(sizeof(KSTATE_MEMBER(_state, _f)) != sizeof(void *)) \
+                          + KSTATE_CHECK_UNSIGNED(_state, _cf),                                                       \
+                      sizeof(*KSTATE_MEMBER(_state, _f)), KS_PRESERVED_ARRAY | (_flags), (_version),                 \
+                      KSTATE_COUNT_MEMBER(_state, _cf), (_ksd), NULL, NULL)
+#define KSTATE_PRESERVED_ARRAY(_f, _state, _ksd, _cf) KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, 0, 0)
+#define KSTATE_PRESERVED_ARRAY_TRUSTED(_f, _state, _ksd, _cf) KSTATE_PRESERVED_ARRAY_FLAGS_V(_f, _state, _ksd, _cf, KS_TRUSTED, 0)
 
 #define KSTATE_STRUCT(_f, _state, _ksd)                                         \
     KSTATE_FIELD_INIT(#_f, offsetof(_state, _f), sizeof(KSTATE_MEMBER(_state, _f)), KS_STRUCT, 0, 1, (_ksd), NULL, NULL)
@@ -218,6 +254,54 @@ struct kho_boot_status {
 /* The outcome of this process's boot. -EINVAL status is NULL or no region is booted. */
 int kho_boot_status(struct kho_boot_status *status);
 
+/* Preserved memory used in place (the kernel's 2025-2026 KHO API; docs/C-API.md). Pointers are this generation's:
+ * phys is what crosses generations. Pointer functions return NULL and set errno; the void ones set errno too. */
+/* Any run of whole allocated frames at addr (not only a power of two); restored as exactly that run, once. */
+int kho_preserve_pages(void *addr, unsigned int nr_pages);
+int kho_unpreserve_pages(void *addr, unsigned int nr_pages);
+/* NULL (ENOENT): not preserved as a run of exactly nr_pages at phys, or restored already. */
+void *kho_restore_pages(phys_addr_t phys, unsigned int nr_pages);
+/* Zeroed, physically contiguous, rounded up to 2^order pages, preserved as a folio. NULL: EINVAL size 0 or above the
+ * largest folio, ENOMEM none free, EBUSY finalized. */
+void *kho_alloc_preserve(size_t size);
+void kho_unpreserve_free(void *mem);   /* outgoing generation: unpreserve and free */
+void kho_restore_free(void *mem);      /* incoming generation: restore (once) and free what it no longer needs */
+
+/* A preserved vmalloc area: the phys of the first page of its chunk list (docs/FORMAT.md, "Vmalloc chunk list").
+ * In C++ too, name it "struct kho_vmalloc": the function kho_vmalloc hides the bare name. */
+struct kho_vmalloc {
+    uint64_t first;
+    uint32_t total_pages;
+    uint16_t flags;                    /* KHO_VMALLOC_FLAG_VMALLOC; any other bit is refused */
+    uint16_t order;                    /* order of every frame */
+};
+#define KHO_VMALLOC_FLAG_VMALLOC 0x0001
+/* Zeroed, virtually contiguous; its frames need not be physically contiguous (order 0 at worst), so an area may be
+ * larger than any free contiguous run. Mapped in this process only: keep a struct kho_vmalloc, never the pointer. */
+void *kho_vmalloc(size_t size);
+void kho_vfree(void *ptr);             /* ptr from kho_vmalloc or kho_restore_vmalloc; NULL does nothing */
+/* Preserves every frame and a chunk list of their phys; -EEXIST already preserved, -EBUSY finalized. */
+int kho_preserve_vmalloc(void *ptr, struct kho_vmalloc *preservation);
+void kho_unpreserve_vmalloc(struct kho_vmalloc *preservation);
+/* The same frames, mapped contiguously again, once. NULL: ENOENT not preserved or restored already, EBADMSG a damaged
+ * record or chunk list (nothing is claimed then). */
+void *kho_restore_vmalloc(const struct kho_vmalloc *preservation);
+/* kho_virt_to_phys also translates an address inside a kho_vmalloc area: the phys of the frame behind it. */
+
+/* A pointer kept inside preserved memory, stored as phys (the region moves between generations): the kernel's
+ * KHOSER. KHOSER_STORE_PTR refuses at compile time a value the member could not hold (as an assignment would); a
+ * pointer outside the region and its kho_vmalloc areas is stored as 0 (NULL). KHOSER_LOAD_PTR gives the member's type;
+ * it reads src twice. A target in a kho_vmalloc area loads at its frame in the region's mapping: keep such a target
+ * inside one frame. */
+#ifdef __cplusplus
+#define KHOSER_TYPEOF_(x) decltype(x)
+#else
+#define KHOSER_TYPEOF_(x) __typeof__(x)
+#endif
+#define DECLARE_KHOSER_PTR(name, type) union { phys_addr_t phys; type ptr; } name
+#define KHOSER_STORE_PTR(dest, val) ((void)sizeof((dest).ptr = (val)), (dest).phys = kho_virt_to_phys(val))
+#define KHOSER_LOAD_PTR(src) ((KHOSER_TYPEOF_((src).ptr))((src).phys ? kho_phys_to_virt((src).phys) : NULL))
+
 #ifdef __cplusplus
 }
 
@@ -234,6 +318,13 @@ template <class Member, class Declared> struct same_type {
     static_assert(std::is_same<typename std::remove_cv<typename std::remove_reference<Member>::type>::type,
                                typename std::remove_cv<Declared>::type>::value,
                   "KSTATE field macro: the member's type differs from the type the macro names");
+    static constexpr size_t value = 0;
+};
+/* A preserved array's count member: an unsigned integer of 1, 2, 4 or 8 bytes. */
+template <class Member> struct unsigned_count {
+    typedef typename std::remove_cv<typename std::remove_reference<Member>::type>::type type;
+    static_assert(std::is_integral<type>::value && std::is_unsigned<type>::value && !std::is_same<type, bool>::value,
+                  "KSTATE_PRESERVED_ARRAY: the count member must be an unsigned integer");
     static constexpr size_t value = 0;
 };
 }

@@ -13,6 +13,9 @@ struct a {
     struct folio *folio;
     struct inner in;
     long *kho;
+    struct inner *many;
+    const unsigned short n;
+    struct inner *one;
 };
 
 static int save_c(struct kstate_stream *, void *, const struct kstate_field *) { return 0; }
@@ -36,17 +39,25 @@ static const kstate_field fields[] = {
     KSTATE_KHO_POINTER(kho, struct a),
     KSTATE_STRUCT(in, struct a, &inner_state),
     KSTATE_CUSTOM(i, struct a, save_c, restore_c),
+    KSTATE_PRESERVED_ARRAY(many, struct a, &inner_state, n),
+    KSTATE_PRESERVED_ARRAY_TRUSTED(many, struct a, &inner_state, n),
+    KSTATE_PRESERVED_STRUCT(one, struct a, &inner_state),
+    KSTATE_PRESERVED_STRUCT_TRUSTED(one, struct a, &inner_state),
     KSTATE_END_OF_LIST(),
 };
 
 // The same values C's designated initializers give.
-static_assert(sizeof(fields) / sizeof(fields[0]) == 12, "one entry per macro");
+static_assert(sizeof(fields) / sizeof(fields[0]) == 16, "one entry per macro");
 
 int main()
 {
     return fields[0].kind == KS_BASE_TYPE && fields[0].offset == offsetof(struct a, i) && fields[2].size == 10 &&
                    fields[4].size == sizeof(unsigned long) && fields[6].count == 4 && fields[9].ksd == &inner_state &&
-                   fields[10].save == save_c && fields[11].kind == KS_END && fields[1].version_id == 2
+                   fields[10].save == save_c && fields[15].kind == KS_END && fields[1].version_id == 2 &&
+                   fields[11].kind == KS_PRESERVED_ARRAY && fields[12].kind == (KS_PRESERVED_ARRAY | KS_TRUSTED) &&
+                   fields[11].count == ((offsetof(struct a, n) << 8) | sizeof(unsigned short)) && fields[11].size == sizeof(struct inner) &&
+                   fields[13].kind == KS_PRESERVED_STRUCT && fields[14].kind == (KS_PRESERVED_STRUCT | KS_TRUSTED) && fields[13].count == 1 &&
+                   fields[13].ksd == &inner_state
                ? 0
                : 1;
 }

@@ -19,6 +19,30 @@ static const struct kstate_description one_state = {
     .fields = (const struct kstate_field[]) { KSTATE_BASE_TYPE(i, struct one, int), KSTATE_END_OF_LIST() },
 };
 
+static void *stale_area;                                /* a kho_vmalloc area of the last generation */
+
+/* The in-place functions with no region booted (before kho_init, or after kho_exit with stale pointers). */
+static void unbooted_in_place(void *stale_virt)
+{
+    struct kho_vmalloc vm = { 0 };
+
+    EQ(kho_preserve_pages(stale_virt, 1), -EINVAL);
+    EQ(kho_unpreserve_pages(stale_virt, 1), -EINVAL);
+    CHECK(kho_restore_pages(4096, 1) == NULL);
+    errno = 0;
+    CHECK(kho_alloc_preserve(4096) == NULL);
+    EQ(errno, EINVAL);
+    kho_unpreserve_free(stale_virt);                        /* void: sets errno, must merely not crash */
+    errno = 0;
+    kho_restore_free(stale_virt);
+    EQ(errno, EINVAL);
+    CHECK(kho_vmalloc(4096) == NULL);
+    kho_vfree(stale_area);
+    EQ(kho_preserve_vmalloc(stale_area, &vm), -EINVAL);
+    kho_unpreserve_vmalloc(&vm);
+    CHECK(kho_restore_vmalloc(&vm) == NULL);
+}
+
 /* Every function with no region booted: nothing to act on, so each fails cleanly. */
 static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_virt, struct kstate_session *stale_session)
 {
@@ -69,6 +93,56 @@ static void unbooted(struct folio *stale, phys_addr_t stale_phys, void *stale_vi
     EQ(kstate_session_close(stale_session), -EINVAL);
     EQ(kstate_session_discard(stale_session, 1), -EINVAL);
     CHECK(kstate_last_error() != NULL && strlen(kstate_last_error()) > 0);
+    unbooted_in_place(stale_virt);
+}
+
+/* The in-place functions booted (cold), with NULL, foreign and made-up arguments. */
+static void booted_in_place_nonsense(void)
+{
+    struct kho_vmalloc vm = { 0 };
+    char local[64];
+    char *area = kho_vmalloc(2 * 4096);
+
+    CHECK(area != NULL);
+    EQ(kho_preserve_pages(NULL, 1), -EINVAL);
+    EQ(kho_preserve_pages(local, 1), -EINVAL);             /* not in the region */
+    EQ(kho_preserve_pages(area, 1), -EINVAL);              /* in a kho_vmalloc area: not one physical run */
+    EQ(kho_unpreserve_pages(NULL, 0), -EINVAL);
+    CHECK(kho_restore_pages(~0ULL, UINT_MAX) == NULL);
+    errno = 0;
+    CHECK(kho_restore_pages(0, 0) == NULL);
+    EQ(errno, ENOENT);
+    errno = 0;
+    CHECK(kho_alloc_preserve(0) == NULL);
+    EQ(errno, EINVAL);
+    CHECK(kho_alloc_preserve(~(size_t)0) == NULL);
+    kho_unpreserve_free(NULL);
+    kho_unpreserve_free(local);
+    errno = 0;
+    kho_restore_free(local);
+    EQ(errno, EINVAL);
+    CHECK(kho_vmalloc(0) == NULL);
+    errno = 0;
+    CHECK(kho_vmalloc(~(size_t)0) == NULL);
+    EQ(errno, EINVAL);
+    kho_vfree(NULL);
+    kho_vfree(local);
+    errno = 0;
+    kho_vfree(area + 4096);                                 /* not the start of the area */
+    EQ(errno, EINVAL);
+    EQ(kho_preserve_vmalloc(NULL, &vm), -EINVAL);
+    EQ(kho_preserve_vmalloc(area, NULL), -EINVAL);
+    EQ(kho_preserve_vmalloc(local, &vm), -EINVAL);
+    kho_unpreserve_vmalloc(NULL);
+    errno = 0;
+    kho_unpreserve_vmalloc(&vm);                            /* no flags: a damaged record */
+    EQ(errno, EBADMSG);
+    CHECK(kho_restore_vmalloc(NULL) == NULL);
+    vm = (struct kho_vmalloc){ .first = ~0ULL, .total_pages = UINT32_MAX, .flags = 0xffff, .order = 0xffff };
+    errno = 0;
+    CHECK(kho_restore_vmalloc(&vm) == NULL);
+    EQ(errno, ENOENT);                                      /* a cold boot has nothing to restore */
+    kho_vfree(area);
 }
 
 /* Booted, with NULL and made-up arguments. */
@@ -112,6 +186,7 @@ static void booted_nonsense(void)
     EQ(kstate_session_finish(NULL), -EINVAL);
     EQ(kstate_session_close(NULL), -EINVAL);
     EQ(kstate_session_discard(NULL, 0), -EINVAL);
+    booted_in_place_nonsense();
 }
 
 int main(int argc, char **argv)
@@ -129,6 +204,8 @@ int main(int argc, char **argv)
     void *virt = kho_folio_address(f);
     struct kstate_session *s = NULL;
     EQ(kstate_session_create("misuse", &s), 0);
+    stale_area = kho_vmalloc(4096);
+    CHECK(stale_area != NULL);
     booted_nonsense();
     EQ(kho_exit(), 0);
 
