@@ -24,7 +24,7 @@ internal struct PendingInPlace
     public VmallocArea? NewArea;   // the area a conversion filled
 }
 
-public sealed unsafe partial class KStateDescription
+public unsafe partial class KStateDescription
 {
     /// <summary>Reads and checks a preserved field's place, its element version and layout and (unless trusted) its data
     /// checksum; a changed layout is planned for conversion. Nothing is claimed or written but the staging copy.</summary>

@@ -48,7 +48,7 @@ internal static class InPlaceRecord
     };
 }
 
-public sealed unsafe partial class KStateDescription
+public unsafe partial class KStateDescription
 {
     /// <summary>Per field, the layout id of its in-place elements (preserved fields only).</summary>
     private readonly ulong[] _layoutIds;

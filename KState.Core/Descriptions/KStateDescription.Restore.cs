@@ -4,7 +4,7 @@ using KState.Core.Records;
 
 namespace KState;
 
-public sealed unsafe partial class KStateDescription
+public unsafe partial class KStateDescription
 {
     /// <summary>
     /// Restores the newest record of (<see cref="Id"/>, <paramref name="instanceId"/>) into <paramref name="obj"/>, by

@@ -6,7 +6,7 @@ using System.Runtime.CompilerServices;
 
 namespace KState;
 
-public sealed unsafe partial class KStateDescription
+public unsafe partial class KStateDescription
 {
     /// <summary>
     /// Saves the object at <paramref name="obj"/> as one record (state id <see cref="Id"/>, <paramref name="instanceId"/>,

@@ -17,9 +17,9 @@ public unsafe delegate int PostLoadHook(byte* obj, int versionId);
 /// field, and which versions it can read. Immutable; validated and compiled into save/restore plans when created.
 /// Build one with <see cref="KStateDescriptionBuilder{T}"/>.
 /// </summary>
-public sealed partial class KStateDescription
+public partial class KStateDescription
 {
-    private KStateDescription(string name, ulong id, int versionId, int minVersionId, int size, KStateField[] fields,
+    private protected KStateDescription(string name, ulong id, int versionId, int minVersionId, int size, KStateField[] fields,
         KStateDescription[] subsections, NeededHook? needed, PreSaveHook? preSave, PostLoadHook? postLoad)
     {
         Name = name;

@@ -195,11 +195,11 @@ public sealed unsafe class KStateDescriptionBuilder<T> where T : unmanaged
 
     /// <summary>Validates and compiles the description.</summary>
     /// <exception cref="KStateInvalidException">The description is invalid; the message names the member.</exception>
-    public KStateDescription Build()
+    public KStateDescription<T> Build()
     {
         var fields = _fields.ToArray();
         foreach (int i in _defaulted) fields[i] = fields[i] with { Integrity = _integrity };
-        return KStateDescription.Create(_name, _id, _version, _minVersion, Unsafe.SizeOf<T>(), fields, _subsections, _needed, _preSave, _postLoad);
+        return KStateDescription.CreateTyped<T>(_name, _id, _version, _minVersion, fields, _subsections, _needed, _preSave, _postLoad);
     }
 
     private KStateDescriptionBuilder<T> Add(KStateField f)

@@ -72,7 +72,7 @@ internal sealed class Plan
     }
 }
 
-public sealed partial class KStateDescription
+public partial class KStateDescription
 {
     private readonly Plan?[] _plans;
 

@@ -7,7 +7,7 @@ namespace KState;
 /// Objects to save at finalize, and the way back after boot (the C ABI's <c>kstate_register</c>,
 /// <c>kstate_unregister</c>, <c>kstate_save_state</c>, <c>kstate_restore</c>). Objects live in the "main" stream,
 /// keyed by (description's state id, instance id). Registered objects must stay at their address (native memory,
-/// or pinned) until finalize. Thread-safe.
+/// or pinned; a <see cref="KStateBox{T}"/> does) until finalize. Thread-safe.
 /// </summary>
 public sealed unsafe partial class KStateRegistry
 {
@@ -16,7 +16,7 @@ public sealed unsafe partial class KStateRegistry
 
     private readonly Lock _lock = new();
     private readonly KStateStreams _streams;
-    private readonly List<(KStateDescription Description, nint Obj, ulong Instance)> _registered = [];
+    private readonly List<(KStateDescription Description, nint Obj, ulong Instance, IKStateBox? Box)> _registered = []; // Obj 0: the box's
     private readonly Dictionary<ulong, KStateDescription> _saved = [];
     private readonly List<Folio> _finalizePreserved = []; // folios the finalize step preserved: unpreserved by its undo
     private Dictionary<ulong, KStateDescription>? _savedBefore;
@@ -47,26 +47,33 @@ public sealed unsafe partial class KStateRegistry
     {
         ArgumentNullException.ThrowIfNull(description);
         if (obj == null) Throw.Invalid($"register of '{description.Name}' instance {instanceId}: null object");
+        Add(description, (nint)obj, instanceId, null);
+    }
+
+    private void Add(KStateDescription description, nint obj, ulong instanceId, IKStateBox? box)
+    {
         lock (_lock)
         {
             CheckNotFinalized("register");
             foreach (var r in _registered)
                 if (r.Description.Id == description.Id && r.Instance == instanceId)
                     Throw.Exists($"'{description.Name}' instance {instanceId} is already registered");
-            _registered.Add((description, (nint)obj, instanceId));
+            _registered.Add((description, obj, instanceId, box));
         }
     }
 
     /// <summary>Stops saving an object at finalize.</summary>
     /// <exception cref="KStateNotFoundException">It was not registered (with this object).</exception>
     /// <exception cref="KStateBusyException">The handover is finalized, or being finalized (a pre_save unregistering).</exception>
-    public void Unregister(KStateDescription description, void* obj, ulong instanceId)
+    public void Unregister(KStateDescription description, void* obj, ulong instanceId) => Remove(description, (nint)obj, instanceId, null);
+
+    private void Remove(KStateDescription description, nint obj, ulong instanceId, IKStateBox? box)
     {
         ArgumentNullException.ThrowIfNull(description);
         lock (_lock)
         {
             CheckNotFinalized("unregister");
-            int i = _registered.FindIndex(r => r.Description.Id == description.Id && r.Instance == instanceId && r.Obj == (nint)obj);
+            int i = _registered.FindIndex(r => r.Description.Id == description.Id && r.Instance == instanceId && r.Obj == obj && r.Box == box);
             if (i < 0) Throw.NotFound($"'{description.Name}' instance {instanceId} is not registered");
             _registered.RemoveAt(i);
         }
@@ -128,9 +135,10 @@ public sealed unsafe partial class KStateRegistry
                 _savedBefore = new Dictionary<ulong, KStateDescription>(_saved);
                 try
                 {
-                    foreach (var (d, obj, instance) in _registered)
+                    foreach (var (d, obj, instance, box) in _registered)
                     {
-                        d.Save(writer, (byte*)obj, instance, _streams.Kho, _finalizePreserved);
+                        if (box is null) d.Save(writer, (byte*)obj, instance, _streams.Kho, _finalizePreserved);
+                        else SaveBoxed(d, box, writer, instance);
                         Remember(d, writer);
                     }
                     if (_saved.Count > 0) KStateSchema.Of(_saved.Values).WriteTo(writer);

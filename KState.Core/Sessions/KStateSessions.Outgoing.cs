@@ -129,7 +129,8 @@ public sealed partial class KStateSessions
                     var w = writers[item.Session];
                     if (item.Description is { } d)
                     {
-                        unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho, _preservedFolios); }
+                        if (item.Box is { } box) SaveBoxed(d, box, w, item);
+                        else unsafe { d.Save(w, (byte*)item.Obj, item.Token, Kho, _preservedFolios); }
                         continue;
                     }
                     w.BeginRecord(item.RecordId, item.Token, item.Handler!.Version);

@@ -8,7 +8,7 @@ namespace KState;
 /// items come back by token, in any order, each once (retrieving again returns the same object); then
 /// <see cref="Finish"/> makes them this generation's own. Thread-safe.
 /// </summary>
-public sealed unsafe class RetrievedSession
+public sealed unsafe partial class RetrievedSession
 {
     private readonly KStateSessions _owner;
     private readonly RecordReader _reader;

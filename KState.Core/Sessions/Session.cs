@@ -7,7 +7,7 @@ namespace KState;
 /// is finalized. Create one with <see cref="KStateSessions.Create"/>; the next generation gets it back with
 /// <see cref="KStateSessions.Retrieve"/>. Thread-safe.
 /// </summary>
-public sealed unsafe class Session
+public sealed unsafe partial class Session
 {
     private readonly KStateSessions _owner;
     private readonly List<OutgoingItem> _items = [];                // in preservation order
@@ -184,6 +184,7 @@ internal sealed class OutgoingItem(Session session, ulong token, ItemKind kind, 
     public ItemHandler? Handler { get; init; }
     public KStateDescription? Description { get; init; }
     public nint Obj { get; init; }
+    public IKStateBox? Box { get; init; } // saved from the box's address instead of Obj
     public required ItemContext Context { get; init; }
     public SharedDataHandler[] Shared { get; init; } = [];
 
