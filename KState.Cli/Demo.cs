@@ -182,13 +182,14 @@ internal static unsafe partial class Demo
                 t.TornDown = Stopwatch.GetTimestamp();
                 streams?.Dispose();
             }
+            // A plain restart: the next generation starts right after the teardown, before any of this one's bookkeeping.
+            if (sequential) next = StartNextGeneration(region, wait: false, how, t);
             result["folios"] = folioCount;
             result["entries"] = entries.Count;
             result["state_bytes"] = entries.Sum(e => (long)e.Length);
             result["region_bytes"] = regionSize;
             result["native"] = RunsNatively;
             result["copied_save_bytes"] = copied.Saved;
-            if (sequential) next = StartNextGeneration(region, wait: false, how, t);
             var successor = FinishNextGeneration(next!);
             Phases(result, t, successor);
             // Pointees above 64 KiB are blobs in data segments, which the meter's save count leaves out (it counts the
