@@ -29,6 +29,7 @@ internal static unsafe partial class Demo
         if (how.Copy) psi.ArgumentList.Add("--copy");
         psi.ArgumentList.Add("--integrity");
         psi.ArgumentList.Add(how.IntegrityName);
+        if (how.HandOn) psi.ArgumentList.Add("--hand-on");
         t.Spawned = Stopwatch.GetTimestamp();
         var child = Process.Start(psi)!;
         if (wait && child.StandardOutput.ReadLine() is var line && line != "ready")
@@ -62,6 +63,8 @@ internal static unsafe partial class Demo
 
     /// <summary>The second generation: boot (waiting for the region when <paramref name="wait"/>), restore, serve
     /// (verify every byte), and report when each phase ended.</summary>
+    /// <param name="how">How the index comes; with its HandOn: after serving, hand the same state over again, in place (the region keeps a committed
+    /// handover for a further `demo-next`): the index stays at the same frames generation after generation.</param>
     public static int NextGeneration(string region, bool wait, Handover how, TextWriter stdout, TextWriter stderr)
     {
         using var copied = new CopyMeter();
@@ -87,11 +90,13 @@ internal static unsafe partial class Demo
         if (root.FolioCount > int.MaxValue || root.EntryCount > int.MaxValue) throw new KStateCorruptException($"the index restored with {root.EntryCount} entries and {root.FolioCount} folios");
         var folios = new ReadOnlySpan<FolioSlot>(root.Folios.Value, (int)root.FolioCount);
         var values = new byte*[folios.Length];
+        var restored = new Folio[folios.Length];
         for (int i = 0; i < folios.Length; i++)
         {
             if (!kho.TryRestoreFolio(folios[i].Phys, out var f) || f.Order != FolioOrder)
                 throw new KStateCorruptException($"value folio {i} did not restore");
             values[i] = kho.DangerousFolioAddress(f);
+            restored[i] = f;
         }
         session.Finish();
         long restoredAt = Stopwatch.GetTimestamp(); // the cache can serve from here: the blackout ends
@@ -123,6 +128,13 @@ internal static unsafe partial class Demo
             w.WriteEndObject();
         }
         stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+        if (verified && how.HandOn)
+        {
+            foreach (var f in restored) kho.PreserveFolio(f);
+            sessions.Create(SessionName).SaveState(how.Root, &root, 0); // in place: the same areas, preserved again
+            kho.AddSubtree("kstate-demo", BitConverter.GetBytes(Stopwatch.GetTimestamp()));
+            kho.FinalizeHandover();
+        }
         return verified ? App.Ok : App.Invalid;
     }
 

@@ -80,7 +80,7 @@ internal static unsafe partial class Demo
         .Build();
 
     /// <summary>How the demo hands its index over: in place with either integrity, or by copy (--copy).</summary>
-    internal readonly record struct Handover(bool Copy, InPlaceIntegrity Integrity)
+    internal readonly record struct Handover(bool Copy, InPlaceIntegrity Integrity, bool HandOn = false)
     {
         public KStateDescription Root => Copy ? CopiedRoot : InPlaceRoot(Integrity);
 
@@ -116,9 +116,10 @@ internal static unsafe partial class Demo
     /// <param name="sequential">Start the next generation only after this one has torn down (a plain restart),
     /// instead of before the handover (a successor that waits for the region).</param>
     /// <param name="baselines">Also carry the same state by MemoryPack and by memcpy, for comparison.</param>
-    /// <param name="how">In place (with its integrity) or by copy.</param>
+    /// <param name="how">In place (with its integrity) or by copy; and whether the successor hands the state on again.</param>
     public static int Run(string? regionArg, bool discardHandover, long stateSize, bool sequential, bool baselines, Handover how, bool json, TextWriter stdout, TextWriter stderr)
     {
+        if (how.HandOn && regionArg is null) throw new KStateInvalidException("--hand-on leaves a committed handover in the region: it needs --region");
         if (stateSize < 4096 || stateSize > (16L << 30)) throw new KStateInvalidException($"--state-size {stateSize} must be between 4 KiB and 16 GiB");
         string region = regionArg ?? $"/dev/shm/kstate-demo-{Environment.ProcessId}";
         ulong regionSize = (ulong)(stateSize + stateSize / 4 + (64L << 20)) & ~((2UL << 20) - 1); // whole huge pages: hugetlbfs maps nothing less

@@ -61,6 +61,44 @@ public class DemoInPlaceTests
     }
 
     [Test]
+    public void Across_four_generations_the_index_stays_at_the_same_frames_and_every_byte_is_verified()
+    {
+        using var region = new TestRegion("demo-inplace-generations");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        // Generations 1 and 2 (the demo and its successor, which hands on), then 3 (hands on) and 4 here.
+        int code = App.Run(["demo", "--json", "--no-baselines", "--hand-on", "--state-size", "2000000", "--region", region.Path], stdout, stderr);
+        Assert.That(code, Is.EqualTo(App.Ok), stderr.ToString());
+        using var first = JsonDocument.Parse(stdout.ToString());
+        double phys = At(first.RootElement, "index_phys");
+        Assert.That(At(first.RootElement, "next_index_phys"), Is.EqualTo(phys), "generation 2");
+        foreach (var (generation, args) in new[] { (3, new[] { "--hand-on" }), (4, Array.Empty<string>()) })
+        {
+            var output = new StringWriter();
+            Assert.That(App.Run(["demo-next", region.Path, .. args], output, stderr), Is.EqualTo(App.Ok), stderr.ToString());
+            using var doc = JsonDocument.Parse(output.ToString());
+            var r = doc.RootElement;
+            using (Assert.EnterMultipleScope())
+            {
+                Assert.That(r.GetProperty("verified").GetBoolean(), Is.True, $"generation {generation}");
+                Assert.That(At(r, "verified_entries"), Is.EqualTo(At(first.RootElement, "entries")), $"generation {generation}");
+                Assert.That(At(r, "next_index_phys"), Is.EqualTo(phys), $"generation {generation}: the same frames");
+                Assert.That(At(r, "live_updates"), Is.EqualTo(generation - 1));
+                Assert.That(At(r, "copied_restore_bytes"), Is.LessThan(At(first.RootElement, "index_bytes") / 10), $"generation {generation}: nothing of the index copied");
+            }
+        }
+    }
+
+    [Test]
+    public void Hand_on_without_a_region_is_refused()
+    {
+        var stderr = new StringWriter();
+        int code = App.Run(["demo", "--json", "--hand-on", "--state-size", "40000"], new StringWriter(), stderr);
+        Assert.That(code, Is.Not.EqualTo(App.Ok));
+        Assert.That(stderr.ToString(), Does.Contain("--hand-on"));
+    }
+
+    [Test]
     public void By_copy_the_index_is_copied_at_save_and_again_at_restore_and_every_byte_is_verified()
     {
         var r = Demo("demo-copy", "--copy");
