@@ -106,7 +106,8 @@ public sealed unsafe partial class Kho
 
     /// <summary>Unmaps an area and frees its frames (<c>kho_vfree</c>); also an area from <see cref="RestoreVmalloc"/>.
     /// It must not be preserved (see <see cref="UnpreserveVmalloc"/>).</summary>
-    /// <exception cref="KStateInvalidException">Not a live area of this Kho (freed already, or another Kho's).</exception>
+    /// <exception cref="KStateInvalidException">Not a live area of this Kho (freed already, or another Kho's), or one of
+    /// its frames was freed on its own (nothing is freed then).</exception>
     /// <exception cref="KStateBusyException">It is preserved.</exception>
     /// <exception cref="ObjectDisposedException">The Kho was disposed.</exception>
     public void Vfree(VmallocArea area)
@@ -116,7 +117,10 @@ public sealed unsafe partial class Kho
         {
             CheckArea(area, "free");
             foreach (ulong f in area.Frames)
+            {
+                if (!_memory.IsAllocated(PageOf(f), area.Order)) Throw.Invalid($"cannot free {area}: frame 0x{f:x} was freed behind its back (PutFolio)");
                 if (!_map.IsFree(PageOf(f), area.Order)) Throw.Busy($"cannot free {area}: it is preserved (unpreserve it first)");
+            }
             Vspace.Remove(area);
             foreach (ulong f in area.Frames)
             {

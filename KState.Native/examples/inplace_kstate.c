@@ -2,6 +2,7 @@
  * "In-place fields").
  *   inplace_kstate gen N REGION     generation N: N = 1 fills the entries; later ones restore them (in place), check
  *                                   generation N-1's values, rewrite them and hand them on; prints where they are
+ *   inplace_kstate vgen N REGION    the same with the entries in a kho_vmalloc area
  *   inplace_kstate v2 REGION        restores with entries that gained a field: converted into new memory
  *   inplace_kstate twice REGION     restores, then restores the same record again: -EBADMSG
  *   inplace_kstate old REGION       restores with entries whose min_version_id is 2: -EPROTO
@@ -108,10 +109,12 @@ static void *preserved_memory(size_t bytes)
     return f ? kho_folio_address(f) : NULL;
 }
 
+static bool use_vmalloc;
+
 static int fill(struct table *t, int g)
 {
     if (!t->items) {
-        t->items = preserved_memory(ENTRIES * sizeof(struct entry));
+        t->items = use_vmalloc ? kho_vmalloc(ENTRIES * sizeof(struct entry)) : preserved_memory(ENTRIES * sizeof(struct entry));
         t->head = preserved_memory(sizeof(struct entry));
         t->count = ENTRIES;
         if (!t->items || !t->head)
@@ -170,15 +173,17 @@ static int v2(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: inplace_kstate gen N|v2|twice|old|damage|damaged|invalid REGION\n");
+        fprintf(stderr, "usage: inplace_kstate gen N|vgen N|v2|twice|old|damage|damaged|invalid REGION\n");
         return 2;
     }
     const char *mode = argv[1], *region = argv[argc - 1];
     int err = kho_init(region, 64 << 20);
     if (err)
         return fail("kho_init", err);
-    if (strcmp(mode, "gen") == 0 && argc == 4)
+    if ((strcmp(mode, "gen") == 0 || strcmp(mode, "vgen") == 0) && argc == 4) {
+        use_vmalloc = mode[0] == 'v';
         err = generation(atoi(argv[2]));
+    }
     else if (strcmp(mode, "v2") == 0)
         err = v2();
     else if (strcmp(mode, "twice") == 0) {

@@ -133,3 +133,18 @@ public unsafe class InPlaceRuleTests
         }
     }
 }
+
+/// <summary>What `kstate compat` says about in-place fields: a changed element layout is converted, not a break.</summary>
+public class InPlaceSchemaTests
+{
+    [Test]
+    public void An_element_that_gained_a_field_is_compatible_and_going_back_is_not()
+    {
+        var v1 = KStateSchema.Of([Table(InPlaceIntegrity.Checksum)]);
+        var v2 = KStateSchema.Of([TableV2(InPlaceIntegrity.Checksum)]);
+        Assert.That(SchemaComparison.Compare(v1, v2), Is.Empty);
+        var problems = SchemaComparison.Compare(v2, v1);
+        Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[] { $"{EntryName}: saves version 2; the next version reads 1 to 1" }),
+            "v2 entries are too new for v1; the table itself, whose element size changed, is fine");
+    }
+}

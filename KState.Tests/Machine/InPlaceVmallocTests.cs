@@ -86,6 +86,20 @@ public unsafe class InPlaceVmallocTests
     }
 
     [Test]
+    public void Vfree_of_an_area_whose_frame_was_freed_alone_frees_nothing_twice()
+    {
+        using var r = new TestRegion("vm-putframe");
+        using var kho = r.Boot(4 << 20);
+        var area = kho.Vmalloc(4 * 4096);
+        Assert.That(kho.TryFindFolio(area.Frames[0], out var frame), Is.True);
+        kho.PutFolio(frame);
+        ulong free = kho.FreePages;
+        Assert.Throws<KStateInvalidException>(() => kho.Vfree(area));
+        Assert.That(kho.FreePages, Is.EqualTo(free), "nothing freed, the frame not twice");
+        Assert.Throws<KStateInvalidException>(() => kho.PreserveVmalloc(area));
+    }
+
+    [Test]
     public void An_area_larger_than_any_free_contiguous_run_is_made_of_single_pages()
     {
         using var r = new TestRegion("vm-frag");
@@ -98,6 +112,42 @@ public unsafe class InPlaceVmallocTests
         for (int i = 1; i < 64; i++) Assert.That(area.Frames[i], Is.Not.EqualTo(area.Frames[i - 1] + 4096));
         Fill(area.Span, 9);
         for (int i = 0; i < 64; i++) Assert.That(kho.PhysSpan(area.Frames[i], 4096).SequenceEqual(area.Span.Slice(i * 4096, 4096)), Is.True);
+    }
+
+    [Test]
+    public void Threads_allocating_translating_and_freeing_areas_at_once_leave_every_page_free()
+    {
+        using var r = new TestRegion("vm-threads");
+        using var kho = r.Boot(16 << 20);
+        ulong free = kho.FreePages;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Parallel.For(0, 4, t =>
+        {
+            var rng = new Random(t);
+            var mine = new List<VmallocArea>();
+            for (int i = 0; i < 200; i++)
+            {
+                if (mine.Count < 6)
+                {
+                    var a = kho.Vmalloc((ulong)rng.Next(1, 40) * 4096);
+                    a.Span.Fill((byte)t);
+                    mine.Add(a);
+                }
+                var area = mine[rng.Next(mine.Count)];
+                nint at = area.Address + rng.Next((int)area.Size);
+                if (!kho.TryFindVmalloc(at, out var found) || found != area) failures.Enqueue($"thread {t}: lookup of 0x{at:x}");
+                ulong phys = kho.DangerousVirtToPhys((void*)at);
+                if (kho.PhysSpan(phys, 1)[0] != (byte)t) failures.Enqueue($"thread {t}: 0x{at:x} -> 0x{phys:x} holds another thread's byte");
+                if (rng.Next(3) == 0)
+                {
+                    kho.Vfree(area);
+                    mine.Remove(area);
+                }
+            }
+            foreach (var a in mine) kho.Vfree(a);
+        });
+        Assert.That(failures, Is.Empty);
+        Assert.That(kho.FreePages, Is.EqualTo(free));
     }
 
     [Test]

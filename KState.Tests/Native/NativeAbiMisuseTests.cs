@@ -9,16 +9,8 @@ namespace KState.Tests.Native;
 /// restores. Crashes and races run in child processes (the C programs fork), so a crash is a failure, not fatal.
 /// </summary>
 [NonParallelizable]
-public partial class NativeAbiMisuseTests
+public partial class NativeAbiMisuseTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     private static string Read(string relative) => File.ReadAllText(NativeToolchain.Source(relative));
 
     /// <summary>The function names kstate.h declares (prototypes, not macros).</summary>
@@ -56,7 +48,7 @@ public partial class NativeAbiMisuseTests
     [Test]
     public void The_library_exports_exactly_the_functions_of_kstate_h()
     {
-        var r = _c.Run("/bin/sh", "-c", $"nm -D --defined-only '{Path.Combine(_c.Dir, "libkstate.so")}'");
+        var r = C.Run("/bin/sh", "-c", $"nm -D --defined-only '{Path.Combine(C.Dir, "libkstate.so")}'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         var exported = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ')[^1].Split('@')[0]) // kho_init@@V1.0: the name without its version
@@ -74,9 +66,9 @@ public partial class NativeAbiMisuseTests
     [Test]
     public void Every_function_fails_cleanly_before_kho_init_after_kho_exit_and_with_made_up_arguments()
     {
-        string exe = _c.Build("tests/misuse.c");
+        string exe = C.Build("tests/misuse.c");
         using var region = new TestRegion("cmisuse");
-        var r = _c.Run(exe, region.Path);
+        var r = C.Run(exe, region.Path);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Match(@"\d+ checks, 0 failed"));
     }
@@ -86,9 +78,9 @@ public partial class NativeAbiMisuseTests
     [TestCase("save")]      // item 2: kstate_save_state of a 1 MiB object while kho_exit unmaps
     public void Kho_exit_racing_calls_on_another_thread_waits_for_them_and_nothing_crashes(string scenario)
     {
-        string exe = _c.Build("tests/races.c");
+        string exe = C.Build("tests/races.c");
         using var region = new TestRegion("craces");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"{scenario}: ok"));
     }
@@ -101,9 +93,9 @@ public partial class NativeAbiMisuseTests
     [TestCase("session-pre_save-in-kho_finalize")]
     public void Kho_exit_and_kho_init_from_a_callback_are_refused_with_EBUSY_and_the_call_goes_on(string scenario)
     {
-        string exe = _c.Build("tests/callbacks.c");
+        string exe = C.Build("tests/callbacks.c");
         using var region = new TestRegion("ccallbacks");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }
@@ -116,9 +108,9 @@ public partial class NativeAbiMisuseTests
     [TestCase("pointer-filled-in-place")]               // item 13
     public void Descriptions_are_read_at_every_call_custom_restores_write_the_object_and_pointers_fill_in_place(string scenario)
     {
-        string exe = _c.Build("tests/descriptions.c");
+        string exe = C.Build("tests/descriptions.c");
         using var region = new TestRegion("cdesc");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }
@@ -127,9 +119,9 @@ public partial class NativeAbiMisuseTests
     [TestCase("chain-depth-inner-first")]
     public void A_deep_struct_chain_is_refused_or_accepted_the_same_whatever_was_used_first_and_what_is_accepted_saves(string scenario)
     {
-        string exe = _c.Build("tests/core_rules.c");
+        string exe = C.Build("tests/core_rules.c");
         using var region = new TestRegion("cdepth");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }

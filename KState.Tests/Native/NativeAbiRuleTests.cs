@@ -7,16 +7,8 @@ namespace KState.Tests.Native;
 /// through libkstate.so by tests/core_rules.c: each case reproduces a way a C program lost or damaged state before.
 /// </summary>
 [NonParallelizable]
-public class NativeAbiRuleTests
+public class NativeAbiRuleTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     [TestCase("description-name-over-255")]                 // item 4: save and register refuse what the reader refuses
     [TestCase("session-item-name-over-63")]                 // item 4: the session item's description name
     [TestCase("zero-headed-file-is-not-formatted")]         // item 5
@@ -33,9 +25,9 @@ public class NativeAbiRuleTests
     [TestCase("custom-save-no-space")]                      // minor: the first real error of a custom save's puts
     public void The_rule_holds_through_the_C_ABI(string scenario)
     {
-        string exe = _c.Build("tests/core_rules.c");
+        string exe = C.Build("tests/core_rules.c");
         using var region = new TestRegion("crules");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"ok {scenario}"));
     }

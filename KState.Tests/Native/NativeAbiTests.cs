@@ -9,19 +9,11 @@ namespace KState.Tests.Native;
 /// found through pkg-config. ./build.sh test publishes the library first and requires it.
 /// </summary>
 [NonParallelizable]
-public class NativeAbiTests
+public class NativeAbiTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
+    private string Build(string relative) => C.Build(relative);
 
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
-    private string Build(string relative) => _c.Build(relative);
-
-    private Child.Result Run(string file, params string[] args) => _c.Run(file, args);
+    private Child.Result Run(string file, params string[] args) => C.Run(file, args);
 
     private static string Source(string relative) => NativeToolchain.Source(relative);
 
@@ -85,14 +77,14 @@ public class NativeAbiTests
     [TestCase("tests/not_a_pointer.c")]
     public void Field_macros_check_member_types_at_compile_time(string file)
     {
-        var r = _c.Compile(file, Path.Combine(_c.Work, "must-not-exist"), "-c");
+        var r = C.Compile(file, Path.Combine(C.Work, "must-not-exist"), "-c");
         Assert.That(r.ExitCode, Is.Not.Zero, $"{file} compiled, but its field macro names a member of the wrong type");
     }
 
     [Test]
     public unsafe void A_csharp_description_saves_and_restores_a_struct_laid_out_by_c()
     {
-        string lib = Path.Combine(_c.Work, "liblayout.so");
+        string lib = Path.Combine(C.Work, "liblayout.so");
         var r = Run("/bin/sh", "-c", $"gcc -Wall -Werror -shared -fPIC -o '{lib}' '{Source("tests/layout.c")}'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         nint h = NativeLibrary.Load(lib);

@@ -10,24 +10,19 @@ namespace KState.Tests.Native;
 /// library says; the kinds, generations, parts and offsets must be what C# says of the same region.
 /// </summary>
 [NonParallelizable]
-public class NativeBootStatusTests
+public class NativeBootStatusTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
     private string _exe = null!;
 
     [OneTimeSetUp]
     public void Build()
     {
-        _c = NativeToolchain.Find();
-        _exe = _c.Build("tests/boot_status.c");
+        _exe = C.Build("tests/boot_status.c");
     }
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
 
     private string Boot(TestRegion region, bool finalize = false)
     {
-        var r = finalize ? _c.Run(_exe, region.Path, "finalize") : _c.Run(_exe, region.Path);
+        var r = finalize ? C.Run(_exe, region.Path, "finalize") : C.Run(_exe, region.Path);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         return r.Stdout;
     }

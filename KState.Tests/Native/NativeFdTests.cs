@@ -2,21 +2,13 @@ namespace KState.Tests.Native;
 
 /// <summary><c>kho_init_fd</c> from C: a memfd region handed from one process to the next over a unix socket.</summary>
 [NonParallelizable]
-public class NativeFdTests
+public class NativeFdTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     [Test]
     public void The_fdpass_example_hands_a_memfd_region_to_the_next_process_with_SCM_RIGHTS()
     {
-        string exe = _c.Build("examples/fdpass.c");
-        var r = _c.Run(exe);
+        string exe = C.Build("examples/fdpass.c");
+        var r = C.Run(exe);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using (Assert.EnterMultipleScope())
         {

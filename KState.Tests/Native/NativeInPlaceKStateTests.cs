@@ -5,33 +5,29 @@ namespace KState.Tests.Native;
 /// <summary>KSTATE_PRESERVED_STRUCT and KSTATE_PRESERVED_ARRAY from C (examples/inplace_kstate.c), each generation a
 /// process of its own; and their compile-time checks.</summary>
 [NonParallelizable]
-public class NativeInPlaceKStateTests
+public class NativeInPlaceKStateTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
     private string _exe = null!;
 
     [OneTimeSetUp]
     public void BuildExample()
     {
-        _c = NativeToolchain.Find();
-        _exe = _c.Build("examples/inplace_kstate.c");
+        _exe = C.Build("examples/inplace_kstate.c");
     }
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
 
     private Child.Result Run(params string[] args)
     {
-        var r = _c.Run(_exe, args);
+        var r = C.Run(_exe, args);
         Assert.That(r.ExitCode, Is.Zero, $"{string.Join(' ', args)}: {r}");
         return r;
     }
 
-    [Test]
-    public void The_same_entries_are_handed_over_in_place_at_the_same_phys_by_three_c_processes()
+    [TestCase("gen")]
+    [TestCase("vgen")]
+    public void The_same_entries_are_handed_over_in_place_at_the_same_phys_by_four_c_processes(string mode)
     {
         using var region = new TestRegion("cinplace-gens");
-        var places = Enumerable.Range(1, 4).Select(g => Run("gen", g.ToString(), region.Path).Stdout.Trim()).ToList();
+        var places = Enumerable.Range(1, 4).Select(g => Run(mode, g.ToString(), region.Path).Stdout.Trim()).ToList();
         Assert.That(places.Distinct().Count(), Is.EqualTo(1), string.Join("\n", places));
         Assert.That(places[0], Does.Match("^items=0x[0-9a-f]+ head=0x[0-9a-f]+$"));
     }
@@ -82,7 +78,7 @@ public class NativeInPlaceKStateTests
         [Values("gcc", "g++")] string compiler)
     {
         string lang = compiler == "g++" ? "-x c++ -std=c++17" : "";
-        var r = _c.Run("/bin/sh", "-c", $"{compiler} {lang} -Wall -Werror -c -o '{Path.Combine(_c.Work, "must-not-exist.o")}' '{NativeToolchain.Source(file)}' $(pkg-config --cflags kstate)");
+        var r = C.Run("/bin/sh", "-c", $"{compiler} {lang} -Wall -Werror -c -o '{Path.Combine(C.Work, "must-not-exist.o")}' '{NativeToolchain.Source(file)}' $(pkg-config --cflags kstate)");
         Assert.That(r.ExitCode, Is.Not.Zero, $"{file} compiled with {compiler}");
         Assert.That(r.Stderr, Does.Contain("kstate.h"), "refused by the macro's check");
     }

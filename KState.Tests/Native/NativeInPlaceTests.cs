@@ -5,28 +5,20 @@ namespace KState.Tests.Native;
 /// <summary>Preserved memory used in place from C (examples/inplace.c, tests/khoser.cpp): runs of pages,
 /// kho_alloc_preserve, kho_vmalloc areas and KHOSER pointers across real processes.</summary>
 [NonParallelizable]
-public class NativeInPlaceTests
+public class NativeInPlaceTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     [Test]
     public void The_inplace_example_hands_the_same_memory_on_for_four_generations()
     {
-        string exe = _c.Build("examples/inplace.c");
+        string exe = C.Build("examples/inplace.c");
         using var region = new TestRegion("cinplace");
-        var save = _c.Run(exe, "save", region.Path);
+        var save = C.Run(exe, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
         string where = save.Stdout.Trim()["gen 1".Length..];
         Assert.That(where, Does.StartWith(": manifest 0x"));
         for (int gen = 2; gen <= 4; gen++)
         {
-            var next = _c.Run(exe, "next", region.Path);
+            var next = C.Run(exe, "next", region.Path);
             Assert.That(next.ExitCode, Is.Zero, next.ToString());
             Assert.That(next.Stdout, Does.Contain($"gen {gen}: restored run, table and a list of 4 nodes"));
             Assert.That(next.Stdout, Does.Contain($"gen {gen}{where}"), "the same phys as generation 1");
@@ -36,11 +28,11 @@ public class NativeInPlaceTests
     [Test]
     public void The_inplace_example_refuses_damaged_chunk_lists_in_the_next_process()
     {
-        string exe = _c.Build("examples/inplace.c");
+        string exe = C.Build("examples/inplace.c");
         using var region = new TestRegion("cinplace-damaged");
-        var save = _c.Run(exe, "save", region.Path);
+        var save = C.Run(exe, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
-        var damaged = _c.Run(exe, "damaged", region.Path);
+        var damaged = C.Run(exe, "damaged", region.Path);
         Assert.That(damaged.ExitCode, Is.Zero, damaged.ToString());
         using (Assert.EnterMultipleScope())
         {
@@ -55,12 +47,12 @@ public class NativeInPlaceTests
         [Values("c++11", "c++17", "c++20")] string std)
     {
         if (!File.Exists($"/usr/bin/{cxx}") && !File.Exists($"/usr/local/bin/{cxx}")) Assert.Ignore($"{cxx} is not installed");
-        string exe = Path.Combine(_c.Work, $"khoser-{cxx}-{std}");
-        var r = _c.Run("/bin/sh", "-c",
+        string exe = Path.Combine(C.Work, $"khoser-{cxx}-{std}");
+        var r = C.Run("/bin/sh", "-c",
             $"{cxx} -std={std} -Wall -Werror -Wextra -pedantic -o '{exe}' '{NativeToolchain.Source("tests/khoser.cpp")}' $(pkg-config --cflags --libs kstate)");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using var region = new TestRegion("khoser");
-        var run = _c.Run(exe, region.Path);
+        var run = C.Run(exe, region.Path);
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         Assert.That(run.Stdout, Does.Contain("khoser: ok"));
     }
@@ -70,7 +62,7 @@ public class NativeInPlaceTests
     public void Khoser_store_refuses_a_value_of_another_type_at_compile_time(string compiler, string language)
     {
         string source = NativeToolchain.Source("tests/khoser_wrong_type.c");
-        var r = _c.Run("/bin/sh", "-c", $"{compiler} {language} -Wall -Werror -c -o /dev/null '{source}' $(pkg-config --cflags kstate)");
+        var r = C.Run("/bin/sh", "-c", $"{compiler} {language} -Wall -Werror -c -o /dev/null '{source}' $(pkg-config --cflags kstate)");
         Assert.That(r.ExitCode, Is.Not.Zero, "a struct b * was stored into a struct a * member");
         Assert.That(r.Stderr, Does.Contain("incompatible pointer type").Or.Contain("cannot convert"), r.Stderr);
     }

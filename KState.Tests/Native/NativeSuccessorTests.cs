@@ -9,22 +9,14 @@ namespace KState.Tests.Native;
 /// more (-EBUSY), and after kho_exit it has no mapping left to write through.
 /// </summary>
 [NonParallelizable]
-public class NativeSuccessorTests
+public class NativeSuccessorTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     [Test]
     public void The_successor_example_boots_a_waiting_successor_that_verifies_every_byte_while_the_predecessor_runs()
     {
-        string exe = _c.Build("examples/successor.c");
+        string exe = C.Build("examples/successor.c");
         using var region = new TestRegion("csuccessor");
-        var r = _c.Run(exe, region.Path, "8");
+        var r = C.Run(exe, region.Path, "8");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using (Assert.EnterMultipleScope())
         {

@@ -7,16 +7,8 @@ namespace KState.Tests.Native;
 /// and Python examples as live updates across two processes, and the installed prefix of ./build.sh install.
 /// </summary>
 [NonParallelizable]
-public class NativeSurfaceTests
+public class NativeSurfaceTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     /// <summary>Directory.Build.props' Version: the one place it is typed.</summary>
     private static string PropsVersion()
     {
@@ -33,14 +25,14 @@ public class NativeSurfaceTests
 
     /// <summary>CXX -std=STD -Wall -Werror SOURCE $(pkg-config --cflags --libs kstate); only --cflags with -c.</summary>
     private Child.Result CompileCpp(string cxx, string std, string source, string output, string extra = "", bool link = true) =>
-        _c.Run("/bin/sh", "-c",
+        C.Run("/bin/sh", "-c",
             $"{cxx} -std={std} -Wall -Werror {extra} -o '{output}' '{source}' $(pkg-config --cflags {(link ? "--libs" : "")} kstate)");
 
     [Test]
     public void Kstate_version_through_the_C_ABI_is_the_assemblies_and_the_props_version()
     {
-        string exe = _c.Build("tests/version.c");
-        var r = _c.Run(exe);
+        string exe = C.Build("tests/version.c");
+        var r = C.Run(exe);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using (Assert.EnterMultipleScope())
         {
@@ -53,7 +45,7 @@ public class NativeSurfaceTests
     [Test]
     public void The_library_carries_the_soname_of_its_major_version()
     {
-        var r = _c.Run("/bin/sh", "-c", $"readelf -d '{Path.Combine(_c.Dir, "libkstate.so")}'");
+        var r = C.Run("/bin/sh", "-c", $"readelf -d '{Path.Combine(C.Dir, "libkstate.so")}'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain($"Library soname: [libkstate.so.{PropsVersion().Split('.')[0]}]"));
     }
@@ -64,20 +56,20 @@ public class NativeSurfaceTests
     {
         RequireCompiler(cxx);
         string source = NativeToolchain.Source("examples/talk.cpp");
-        string gen1 = Path.Combine(_c.Work, $"talk-{cxx}-17"), gen2 = Path.Combine(_c.Work, $"talk-{cxx}-20");
+        string gen1 = Path.Combine(C.Work, $"talk-{cxx}-17"), gen2 = Path.Combine(C.Work, $"talk-{cxx}-20");
         var built17 = CompileCpp(cxx, "c++17", source, gen1);
         Assert.That(built17.ExitCode, Is.Zero, built17.ToString());
         var built20 = CompileCpp(cxx, "c++20", source, gen2);
         Assert.That(built20.ExitCode, Is.Zero, built20.ToString());
 
         using var region = new TestRegion("cxx-talk");
-        var save = _c.Run(gen1, "save", region.Path);
+        var save = C.Run(gen1, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
         Assert.That(save.Stdout, Does.Contain($"saved by libkstate {KStateVersion.Value}: i=42"));
-        var restore = _c.Run(gen2, "restore", region.Path);
+        var restore = C.Run(gen2, "restore", region.Path);
         Assert.That(restore.ExitCode, Is.Zero, restore.ToString());
         Assert.That(restore.Stdout, Does.Contain("restored: i=42 *p_ulong=0xdeadbeef s=kstate! folio order 1 contents ok"));
-        var again = _c.Run(gen2, "restore", region.Path); // consumed: the next boot is cold
+        var again = C.Run(gen2, "restore", region.Path); // consumed: the next boot is cold
         Assert.That(again.ExitCode, Is.EqualTo(1), again.ToString());
         Assert.That(again.Stderr, Does.Contain("is_kho_boot"));
     }
@@ -87,10 +79,10 @@ public class NativeSurfaceTests
         [Values("c++11", "c++17", "c++20")] string std)
     {
         RequireCompiler(cxx);
-        string exe = Path.Combine(_c.Work, $"fields-{cxx}-{std}");
+        string exe = Path.Combine(C.Work, $"fields-{cxx}-{std}");
         var r = CompileCpp(cxx, std, NativeToolchain.Source("tests/fields.cpp"), exe, "-Wextra -pedantic");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
-        var run = _c.Run(exe);
+        var run = C.Run(exe);
         Assert.That(run.ExitCode, Is.Zero, "a field macro gives C++ other values than the C test expects");
     }
 
@@ -101,7 +93,7 @@ public class NativeSurfaceTests
     {
         RequireCompiler(cxx);
         // The C sources compiled as C++: the same code, so the C++ checks are exactly the C ones.
-        var r = CompileCpp(cxx, std, NativeToolchain.Source(file), Path.Combine(_c.Work, "must-not-exist.o"), "-x c++ -c", link: false);
+        var r = CompileCpp(cxx, std, NativeToolchain.Source(file), Path.Combine(C.Work, "must-not-exist.o"), "-x c++ -c", link: false);
         Assert.That(r.ExitCode, Is.Not.Zero, $"{file} compiled as {std}, but its field macro names a member of the wrong type");
         var why = file.Contains("pointer")
             ? Does.Contain("invalid type argument of unary").Or.Contain("indirection requires pointer operand")
@@ -113,12 +105,12 @@ public class NativeSurfaceTests
     public void The_python_example_hands_over_from_one_python_process_to_another()
     {
         string script = NativeToolchain.Source("examples/talk.py");
-        string lib = Path.Combine(_c.Dir, "libkstate.so");
+        string lib = Path.Combine(C.Dir, "libkstate.so");
         using var region = new TestRegion("py-talk");
-        var save = _c.Run("/usr/bin/env", "KSTATE_LIBRARY=" + lib, "python3", script, "save", region.Path);
+        var save = C.Run("/usr/bin/env", "KSTATE_LIBRARY=" + lib, "python3", script, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
         Assert.That(save.Stdout, Does.Contain($"saved by libkstate {KStateVersion.Value}: i=42"));
-        var restore = _c.Run("/usr/bin/env", "KSTATE_LIBRARY=" + lib, "python3", script, "restore", region.Path);
+        var restore = C.Run("/usr/bin/env", "KSTATE_LIBRARY=" + lib, "python3", script, "restore", region.Path);
         Assert.That(restore.ExitCode, Is.Zero, restore.ToString());
         Assert.That(restore.Stdout, Does.Contain("restored: i=42 *p_ulong=0xdeadbeef s=kstate! folio order 1 contents ok"));
     }
@@ -126,12 +118,12 @@ public class NativeSurfaceTests
     [Test]
     public void The_python_example_restores_what_the_c_example_saved()
     {
-        string exe = _c.Build("examples/talk.c");
+        string exe = C.Build("examples/talk.c");
         using var region = new TestRegion("py-c-talk");
-        var save = _c.Run(exe, "save", region.Path);
+        var save = C.Run(exe, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
         // No KSTATE_LIBRARY: the example finds the library through pkg-config (PKG_CONFIG_PATH names the build folder).
-        var restore = _c.Run("python3", NativeToolchain.Source("examples/talk.py"), "restore", region.Path);
+        var restore = C.Run("python3", NativeToolchain.Source("examples/talk.py"), "restore", region.Path);
         Assert.That(restore.ExitCode, Is.Zero, restore.ToString());
         Assert.That(restore.Stdout, Does.Contain("restored: i=42 *p_ulong=0xdeadbeef s=kstate! folio order 1 contents ok"));
     }
@@ -148,7 +140,7 @@ public class NativeSurfaceTests
         }
         string version = PropsVersion(), major = version.Split('.')[0], lib = Path.Combine(prefix, "lib");
         string pc = $"PKG_CONFIG_PATH='{Path.Combine(lib, "pkgconfig")}' pkg-config";
-        var vars = _c.Run("/bin/sh", "-c", $"{pc} --modversion kstate && {pc} --variable=libdir kstate && {pc} --variable=includedir kstate");
+        var vars = C.Run("/bin/sh", "-c", $"{pc} --modversion kstate && {pc} --variable=libdir kstate && {pc} --variable=includedir kstate");
         Assert.That(vars.ExitCode, Is.Zero, vars.ToString());
         using (Assert.EnterMultipleScope())
         {
@@ -162,15 +154,15 @@ public class NativeSurfaceTests
         }
 
         // Built with nothing but the prefix's pkg-config file, run with no LD_LIBRARY_PATH: it needs the SONAME.
-        string exe = Path.Combine(_c.Work, "talk-installed");
-        var built = _c.Run("/bin/sh", "-c",
+        string exe = Path.Combine(C.Work, "talk-installed");
+        var built = C.Run("/bin/sh", "-c",
             $"gcc -Wall -Werror -o '{exe}' '{NativeToolchain.Source("examples/talk.c")}' $({pc} --cflags --libs kstate) && readelf -d '{exe}'");
         Assert.That(built.ExitCode, Is.Zero, built.ToString());
         Assert.That(built.Stdout, Does.Contain($"Shared library: [libkstate.so.{major}]"));
         using var region = new TestRegion("installed-talk");
-        var save = _c.Run("/usr/bin/env", "-u", "LD_LIBRARY_PATH", exe, "save", region.Path);
+        var save = C.Run("/usr/bin/env", "-u", "LD_LIBRARY_PATH", exe, "save", region.Path);
         Assert.That(save.ExitCode, Is.Zero, save.ToString());
-        var restore = _c.Run("/usr/bin/env", "-u", "LD_LIBRARY_PATH", exe, "restore", region.Path);
+        var restore = C.Run("/usr/bin/env", "-u", "LD_LIBRARY_PATH", exe, "restore", region.Path);
         Assert.That(restore.ExitCode, Is.Zero, restore.ToString());
         Assert.That(restore.Stdout, Does.Contain("restored: i=42"));
     }

@@ -5,24 +5,16 @@ namespace KState.Tests.Native;
 /// <summary><c>kho_init_wait</c> from C (tests/wait.c): a predecessor and a waiting successor, both forked processes
 /// on libkstate.so.</summary>
 [NonParallelizable]
-public class NativeWaitTests
+public class NativeWaitTests : NativeFixture
 {
-    private NativeToolchain _c = null!;
-
-    [OneTimeSetUp]
-    public void FindLibrary() => _c = NativeToolchain.Find();
-
-    [OneTimeTearDown]
-    public void Clean() => _c?.Dispose();
-
     [TestCase("handover", "successor: restored the handover while the predecessor")]
     [TestCase("cold", "successor: cold boot")]
     [TestCase("timeout", "waiter: -ETIMEDOUT (timed out")]
     public void Kho_init_wait_boots_after_the_predecessor_lets_go_or_exits_and_times_out_with_ETIMEDOUT(string scenario, string says)
     {
-        string exe = _c.Build("tests/wait.c");
+        string exe = C.Build("tests/wait.c");
         using var region = new TestRegion("cwait");
-        var r = _c.Run(exe, region.Path, scenario);
+        var r = C.Run(exe, region.Path, scenario);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using (Assert.EnterMultipleScope())
         {
