@@ -44,15 +44,24 @@ public static class App
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
         var sequential = new Option<bool>("--sequential") { Description = "Start the next generation only after this one has torn down, instead of before the handover (a successor waiting for the region)" };
         var noBaselines = new Option<bool>("--no-baselines") { Description = "Skip carrying the same state by MemoryPack and by memcpy (the comparison)" };
-        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, discard, stateSize, sequential, noBaselines, json };
-        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(discard), r.GetValue(stateSize), r.GetValue(sequential), !r.GetValue(noBaselines), r.GetValue(json), stdout, stderr));
+        var copy = new Option<bool>("--copy") { Description = "Hand the index over by copy through the session's records, instead of in place (for comparison)" };
+        var integrity = new Option<string>("--integrity") { Description = "How the index handed over in place is checked at restore: checksum (its bytes hashed) or trusted (only its metadata)", DefaultValueFactory = _ => "checksum" };
+        integrity.AcceptOnlyFromAmong("checksum", "trusted");
+        var demoHandOn = new Option<bool>("--hand-on") { Description = "The successor hands the state over again after serving, leaving a committed handover in --region (for `kstate inspect` or a further generation)" };
+        var demo = new Command("demo", "Run the live-update demo: a key-value cache hands its state to a new process of itself") { demoRegion, discard, stateSize, sequential, noBaselines, copy, integrity, demoHandOn, json };
+        demo.SetAction(r => Demo.Run(r.GetValue(demoRegion), r.GetValue(discard), r.GetValue(stateSize), r.GetValue(sequential), !r.GetValue(noBaselines),
+            new Demo.Handover(r.GetValue(copy), Demo.Handover.ParseIntegrity(r.GetValue(integrity)), r.GetValue(demoHandOn)), r.GetValue(json), stdout, stderr));
         root.Subcommands.Add(demo);
 
         var nextRegion = new Argument<string>("region");
         var nextWait = new Option<bool>("--wait") { Description = "Say \"ready\", then wait for the region's handover (Kho.InitWait)" };
-        var next = new Command("demo-next", "The demo's second generation (started by demo)") { nextRegion, nextWait };
+        var nextCopy = new Option<bool>("--copy") { Description = "The index comes by copy" };
+        var nextIntegrity = new Option<string>("--integrity") { Description = "The index's integrity (as the demo's)", DefaultValueFactory = _ => "checksum" };
+        var handOn = new Option<bool>("--hand-on") { Description = "After serving, hand the state over again (for a further demo-next)" };
+        var next = new Command("demo-next", "The demo's second generation (started by demo)") { nextRegion, nextWait, nextCopy, nextIntegrity, handOn };
         next.Hidden = true;
-        next.SetAction(r => Demo.NextGeneration(r.GetValue(nextRegion)!, r.GetValue(nextWait), stdout, stderr));
+        next.SetAction(r => Demo.NextGeneration(r.GetValue(nextRegion)!, r.GetValue(nextWait),
+            new Demo.Handover(r.GetValue(nextCopy), Demo.Handover.ParseIntegrity(r.GetValue(nextIntegrity)), r.GetValue(handOn)), stdout, stderr));
         root.Subcommands.Add(next);
 
         var region = new Argument<string>("region") { Description = "Region file, e.g. /dev/shm/myservice" };

@@ -19,13 +19,17 @@ internal static unsafe partial class Demo
     /// <summary>Starts the next generation as this one runs (the native executable starts itself, `dotnet kstate.dll`
     /// starts kstate.dll). With <paramref name="wait"/> it is a successor that waits for the region: this returns
     /// once it says it is ready, so its start-up is over before this generation stops serving.</summary>
-    private static Process StartNextGeneration(string region, bool wait, Timeline t)
+    private static Process StartNextGeneration(string region, bool wait, Handover how, Timeline t)
     {
         var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kstate.dll"));
         psi.ArgumentList.Add("demo-next");
         psi.ArgumentList.Add(region);
         if (wait) psi.ArgumentList.Add("--wait");
+        if (how.Copy) psi.ArgumentList.Add("--copy");
+        psi.ArgumentList.Add("--integrity");
+        psi.ArgumentList.Add(how.IntegrityName);
+        if (how.HandOn) psi.ArgumentList.Add("--hand-on");
         t.Spawned = Stopwatch.GetTimestamp();
         var child = Process.Start(psi)!;
         if (wait && child.StandardOutput.ReadLine() is var line && line != "ready")
@@ -59,8 +63,12 @@ internal static unsafe partial class Demo
 
     /// <summary>The second generation: boot (waiting for the region when <paramref name="wait"/>), restore, serve
     /// (verify every byte), and report when each phase ended.</summary>
-    public static int NextGeneration(string region, bool wait, TextWriter stdout, TextWriter stderr)
+    /// <param name="how">How the index comes; with its HandOn: after serving, hand the same state over again, in place (the region keeps a committed
+    /// handover for a further `demo-next`): the index stays at the same frames generation after generation.</param>
+    public static int NextGeneration(string region, bool wait, Handover how, TextWriter stdout, TextWriter stderr)
     {
+        using var copied = new CopyMeter();
+        var allocator = new CountingAllocator();
         long readyAt = Stopwatch.GetTimestamp();
         if (wait)
         {
@@ -74,25 +82,29 @@ internal static unsafe partial class Demo
         long stopAt = BitConverter.ToInt64(kho.RetrieveSubtree("kstate-demo"));
 
         using var streams = new KStateStreams(kho);
-        var sessions = new KStateSessions(streams);
+        var sessions = new KStateSessions(streams) { Allocator = allocator };
         var session = sessions.Retrieve(SessionName);
         var root = new CacheRoot();
-        session.Restore(RootV1, &root, 0);
+        session.Restore(how.Root, &root, 0); // in place: the index stays where it is, restored through KHO
         int records = session.StreamRecords;
-        var folios = new Span<Folio>(root.Folios.Value, (int)root.FolioCount);
+        if (root.FolioCount > int.MaxValue || root.EntryCount > int.MaxValue) throw new KStateCorruptException($"the index restored with {root.EntryCount} entries and {root.FolioCount} folios");
+        var folios = new ReadOnlySpan<FolioSlot>(root.Folios.Value, (int)root.FolioCount);
         var values = new byte*[folios.Length];
+        var restored = new Folio[folios.Length];
         for (int i = 0; i < folios.Length; i++)
         {
             if (!kho.TryRestoreFolio(folios[i].Phys, out var f) || f.Order != FolioOrder)
                 throw new KStateCorruptException($"value folio {i} did not restore");
             values[i] = kho.DangerousFolioAddress(f);
+            restored[i] = f;
         }
         session.Finish();
         long restoredAt = Stopwatch.GetTimestamp(); // the cache can serve from here: the blackout ends
 
         // Serving: every value read and checked once, which also touches every page of the restored state.
         var entries = new ReadOnlySpan<CacheEntry>(root.Entries.Value, (int)root.EntryCount);
-        bool verified = Verify(entries, values);
+        bool verified = Verify(entries, folios, values);
+        ulong indexPhys = !how.Copy && kho.TryFindVmalloc((nint)root.Entries.Value, out var area) ? area.Frames[0] : 0;
         double warmMs = Ms(restoredAt);
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -110,23 +122,35 @@ internal static unsafe partial class Demo
             w.WriteNumber("live_updates", sessions.LiveUpdateCount);
             w.WriteNumber("verified_entries", entries.Length);
             w.WriteString("boot_report", kho.BootReport);
+            w.WriteNumber("copied_restore_bytes", copied.Restored + allocator.Bytes);
+            w.WriteNumber("copied_pointee_bytes", allocator.OutOfLine);
+            if (indexPhys != 0) w.WriteNumber("next_index_phys", indexPhys);
             w.WriteEndObject();
         }
         stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+        if (verified && how.HandOn)
+        {
+            foreach (var f in restored) kho.PreserveFolio(f);
+            sessions.Create(SessionName).SaveState(how.Root, &root, 0); // in place: the same areas, preserved again
+            kho.AddSubtree("kstate-demo", BitConverter.GetBytes(Stopwatch.GetTimestamp()));
+            kho.FinalizeHandover();
+        }
         return verified ? App.Ok : App.Invalid;
     }
 
     /// <summary>Reads every value once and checks it against <see cref="Fill"/>.</summary>
-    private static bool Verify(ReadOnlySpan<CacheEntry> entries, byte*[] values)
+    private static bool Verify(ReadOnlySpan<CacheEntry> entries, ReadOnlySpan<FolioSlot> folios, byte*[] values)
     {
         var expected = new byte[4096];
         foreach (var e in entries)
         {
-            // The index came through a checksummed record, but check it before reading through it all the same.
-            if (e.Folio >= values.Length || e.Length > expected.Length || (ulong)e.Offset + e.Length > FolioBytes) return false;
+            // The index may come trusted (unchecked): check each entry before reading through it.
+            if (e.Folio >= values.Length || e.Length > expected.Length) return false;
+            ulong offset = e.Phys - folios[(int)e.Folio].Phys; // wraps to huge when the phys lies below its folio
+            if (offset >= FolioBytes || offset + e.Length > FolioBytes) return false;
             var want = expected.AsSpan(0, (int)e.Length);
             Fill(e.Key, want);
-            if (!new ReadOnlySpan<byte>(values[e.Folio] + e.Offset, (int)e.Length).SequenceEqual(want)) return false;
+            if (!new ReadOnlySpan<byte>(values[e.Folio] + offset, (int)e.Length).SequenceEqual(want)) return false;
         }
         return true;
     }

@@ -28,7 +28,10 @@ internal static partial class Demo
             return;
         }
         bool successor = (string)r["mode"] == "successor";
-        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, index and schema in session '{SessionName}' (a KSTATE stream of {r["records"]} records)");
+        string index = (string)r["handover"] == "copy"
+            ? $"its {r["index_bytes"]}-byte index copied through session '{SessionName}' (--copy)"
+            : $"its {r["index_bytes"]}-byte index in kho_vmalloc memory, handed over in place ({r["integrity"]}) through session '{SessionName}'";
+        stdout.WriteLine($"live update of a key-value cache: {r["entries"]} entries, {(long)r["state_bytes"] >> 20} MiB of values in {r["folios"]} folios of 2 MiB, {index} (a KSTATE stream of {r["records"]} records)");
         stdout.WriteLine($"  region backing: {r["backing"]}");
         stdout.WriteLine(successor
             ? $"  successor started {-(double)r["spawned_at_ms"]:F2} ms before stop-serving; it waits for the region (Kho.InitWait)"
@@ -49,6 +52,7 @@ internal static partial class Demo
         stdout.WriteLine($"  generation 2: boot                        {r["boot_ms"],10:F2} ms   at {r["booted_at_ms"]:F2} ms ({r["boot_report"]})");
         stdout.WriteLine($"  generation 2: restore                     {r["restore_ms"],10:F2} ms");
         stdout.WriteLine($"  blackout (stop serving to serving{(successor ? "" : ", process start included")}) {r["blackout_ms"],8:F2} ms");
+        stdout.WriteLine($"  copied by KSTATE: {r["copied_bytes"]} bytes ({r["copied_save_bytes"]} at save, {r["copied_restore_bytes"]} at restore)");
         stdout.WriteLine($"  generation 2: serving, first pass (every value read and checked) {r["warm_ms"],10:F2} ms   verified: {r["verified"]}");
         if (r.TryGetValue("baselines", out var skipped))
         {

@@ -34,9 +34,12 @@ def mib(size):
 
 # The ways: the live update's two modes on each backing, and the baselines (same state, same runs).
 ways = []
+MODES = ("successor", "sequential", "copy")  # copy: the successor with its index through records (--copy)
 for b in backings:
-    for mode in ("successor", "sequential"):
-        ways.append((f"KState, {mode}, {NAMES[b]}", lambda s, b=b, mode=mode: values("blackout_ms", b, mode, s)))
+    for mode in MODES:
+        if any(k[:2] == (b, mode) for k in runs):
+            label = "successor, index copied (--copy)" if mode == "copy" else f"{mode}, index in place"
+            ways.append((f"KState, {label}, {NAMES[b]}", lambda s, b=b, mode=mode: values("blackout_ms", b, mode, s)))
 for b in backings:
     ways.append((f"C in place (successor.c), {NAMES[b]}", lambda s, b=b: values("blackout_ms", b, "c", s)))
 ways.append(("MemoryPack via a /dev/shm file", lambda s: values("memorypack_ms", "shm", "successor", s)))
@@ -50,14 +53,16 @@ for name, get in ways:
 
 PHASES = [("preserve_ms", "preserve"), ("records_ms", "save"), ("commit_ms", "finalize"), ("teardown_ms", "teardown"),
           ("process_start_ms", "process start"), ("runtime_ready_ms", "runtime ready"), ("boot_ms", "boot"),
-          ("restore_ms", "restore"), ("blackout_ms", "blackout"), ("warm_ms", "serving: first pass")]
+          ("restore_ms", "restore"), ("blackout_ms", "blackout"), ("warm_ms", "serving: first pass"), ("copied_bytes", "bytes copied")]
 print("\nPhases (ms, median (min–max)); in successor mode process start and runtime ready come before stop-serving and the"
       " teardown overlaps the successor's boot, so neither is in the blackout:\n")
 print("| backing | mode | state | " + " | ".join(p[1] for p in PHASES) + " |")
 print("|---|---|---|" + "---|" * len(PHASES))
 for b in backings:
-    for mode in ("successor", "sequential"):
+    for mode in MODES:
         for s in sizes:
+            if not runs.get((b, mode, s)):
+                continue
             print(f"| {NAMES[b]} | {mode} | {mib(s)} | " + " | ".join(cell(values(k, b, mode, s)) for k, _ in PHASES) + " |")
 
 # The C successor's moments, from stop-serving: finalized, booted, serving (boot + restore = serving - finalized).
@@ -95,7 +100,7 @@ def y(v):
     return T + (1 - (math.log10(v) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin))) * (H - T - B)
 
 
-COLORS = ["#1f77b4", "#6baed6", "#d62728", "#fc9272", "#17becf", "#e377c2", "#2ca02c", "#9467bd"]
+COLORS = ["#1f77b4", "#6baed6", "#8c564b", "#d62728", "#fc9272", "#17becf", "#e377c2", "#2ca02c", "#9467bd"]
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
        f'<text x="{L}" y="18" font-size="14">Blackout against state size (median of the runs; log-log)</text>']
@@ -114,7 +119,7 @@ for i, (name, get) in enumerate(ways):
     if not line:
         continue
     color = COLORS[i % len(COLORS)]
-    dash = ' stroke-dasharray="6 3"' if "sequential" in name else ""
+    dash = ' stroke-dasharray="6 3"' if "sequential" in name else ' stroke-dasharray="2 2"' if "copied" in name else ""
     svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in line) + '"/>')
     for a, b in line:
         svg.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{color}"/>')
@@ -131,7 +136,7 @@ STACK = [("preserve_ms", "preserve", "#9ecae1"), ("records_ms", "save", "#3182bd
          ("gap", "the rest", "#bbbbbb"), ("boot_ms", "boot", "#fd8d3c"), ("restore_ms", "restore", "#d94801")]
 bars = []
 for b in backings:
-    for mode in ("successor", "sequential"):
+    for mode in MODES:
         for s in sizes:
             rs = runs.get((b, mode, s))
             if not rs:

@@ -44,15 +44,17 @@ else
   echo "phases.sh: artifacts/native/libkstate.so is not built (./build.sh native), so the C successor is not measured" >&2
 fi
 
-echo "    $kstate demo --json --state-size SIZE --region DIR/kstate-phases [--sequential] [--no-baselines]"
+echo "    $kstate demo --json --state-size SIZE --region DIR/kstate-phases [--sequential | --copy] [--no-baselines]"
 [[ -z $c_successor ]] || echo "    $c_successor DIR/kstate-phases-c MIB ORDER   (examples/successor.c; ORDER 9, and 0 at 1 GiB)"
 echo "    (DIR: /dev/shm${huge:+, and $huge: mount -t tmpfs -o huge=always,size=... tmpfs $huge})"
 for ((rep = 1; rep <= reps; rep++)); do
   for size in "${sizes[@]}"; do
     for backing in "${backings[@]}"; do
-      for mode in successor sequential; do
+      # copy: the successor with its index copied through records (--copy), the path before the index was in place.
+      for mode in successor sequential $([[ $backing == shm ]] && echo copy); do
         args=(demo --json --state-size "$size" --region "${dir[$backing]}/kstate-phases-$$")
         [[ $mode == sequential ]] && args+=(--sequential)
+        [[ $mode == copy ]] && args+=(--copy)
         # The baselines once per size and repetition: they do not depend on the backing or the mode.
         [[ $backing == shm && $mode == successor ]] || args+=(--no-baselines)
         file=$out/$backing-$mode-$size-$rep.json
