@@ -59,6 +59,7 @@ internal sealed class KStateHost(IOptions<KStateHostOptions> options, ILogger<KS
             {
                 Log.BootFailed(logger, Source, e);
                 _memfd?.Dispose();
+                _memfd = null;
                 throw;
             }
             try
@@ -71,6 +72,8 @@ internal sealed class KStateHost(IOptions<KStateHostOptions> options, ILogger<KS
             catch
             {
                 kho.Dispose();
+                _memfd?.Dispose(); // a memfd this boot created goes with it
+                _memfd = null;
                 throw;
             }
             _kho = kho;

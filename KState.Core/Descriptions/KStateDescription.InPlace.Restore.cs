@@ -209,8 +209,10 @@ public unsafe partial class KStateDescription
         if (!s_held.TryGetValue(kho, out var held)) return null;
         lock (held)
         {
-            if (!held.Remove(v.First, out var area)) return null;
-            return area.Pages == v.TotalPages && area.Order == v.Order ? area : null;
+            // A record that names a held area with other pages or order is damaged: the area stays held for a right one.
+            if (!held.TryGetValue(v.First, out var area) || area.Pages != v.TotalPages || area.Order != v.Order) return null;
+            held.Remove(v.First);
+            return area;
         }
     }
 
