@@ -305,7 +305,8 @@ internal readonly unsafe ref struct BlobView
         return Chunk(0, offset);
     }
 
-    private ulong First => BinaryPrimitives.ReadUInt64LittleEndian(_chunks);
+    // Which data segments, in which order: the whole list, so a blob naming other later segments is checked again.
+    private ulong Segments => System.IO.Hashing.XxHash3.HashToUInt64(_chunks);
 
     /// <summary>Checks the checksum, then attaches (claims) the data segments.</summary>
     public void Verify(long offset) => Check(offset, claim: true);
@@ -317,7 +318,7 @@ internal readonly unsafe ref struct BlobView
     public void Check(long offset, bool claim)
     {
         if (_owner is null) return; // inline: the record's checksum covers it
-        if (_owner.IsBlobVerified(First, _external, _hash))
+        if (_owner.IsBlobVerified(Segments, _external, _hash))
         {
             if (claim) Claim(offset);
             return;
@@ -338,7 +339,7 @@ internal readonly unsafe ref struct BlobView
             for (int i = 0; i < count; i++) h.Append(Chunk(i, offset));
         }
         if (h.GetCurrentHashAsUInt64() != _hash) Throw.Corrupt("blob data checksum mismatch", offset);
-        _owner.MarkBlobVerified(First, _external, _hash);
+        _owner.MarkBlobVerified(Segments, _external, _hash);
         if (peeked && claim) Claim(offset);
     }
 

@@ -27,7 +27,7 @@ internal sealed unsafe class RecordReader
     private Dictionary<string, ulong> _idsByName = [];
     private int _schema = -1;
     private readonly Dictionary<ulong, (nint Ptr, int Size)> _blobChunks = [];
-    private readonly HashSet<(ulong First, long Length, ulong Hash)> _verifiedBlobs = []; // under _blobChunks' lock
+    private readonly HashSet<(ulong Segments, long Length, ulong Hash)> _verifiedBlobs = []; // under _blobChunks' lock
     private ISegmentMemory? _memory;
     internal RegionMemory? Owner { get; private set; } // the memory's lifetime; null for memory that outlives the reader
 
@@ -235,14 +235,14 @@ internal sealed unsafe class RecordReader
 
     /// <summary>True when a blob with these data segments, length and checksum was checked already (its memory is
     /// this generation's alone, so it is not hashed again).</summary>
-    internal bool IsBlobVerified(ulong first, long length, ulong hash)
+    internal bool IsBlobVerified(ulong segments, long length, ulong hash)
     {
-        lock (_blobChunks) return _verifiedBlobs.Contains((first, length, hash));
+        lock (_blobChunks) return _verifiedBlobs.Contains((segments, length, hash));
     }
 
-    internal void MarkBlobVerified(ulong first, long length, ulong hash)
+    internal void MarkBlobVerified(ulong segments, long length, ulong hash)
     {
-        lock (_blobChunks) _verifiedBlobs.Add((first, length, hash));
+        lock (_blobChunks) _verifiedBlobs.Add((segments, length, hash));
     }
 
     /// <summary>A data segment of a large blob, looked at without attaching it (see <see cref="ISegmentMemory.TryPeek"/>);
