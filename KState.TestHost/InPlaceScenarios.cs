@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using KState;
+using KState.TestHost.Shared;
 
 namespace KState.TestHost;
 
@@ -28,7 +29,7 @@ internal static unsafe class InPlaceScenarios
             Require(!kho.IsKhoBoot, "first generation must boot cold");
             run = kho.AllocFolio(3).Phys + Kho.PageSize; // 5 pages inside an order-3 folio: not a power of two, not aligned
             kept = kho.AllocPreserve(3 * Kho.PageSize + 5).Phys;
-            var hold = Fragment(kho); // no two free pages adjacent: the area cannot be one contiguous run
+            var hold = RegionShapes.Fragment(kho); // no two free pages adjacent: the area cannot be one contiguous run
             Require(!kho.TryAllocFolio(1, out _), "the region is not fragmented");
             area = kho.Vmalloc(VmallocPages * (ulong)Kho.PageSize);
             Require(area.Order == 0, $"area frames of order {area.Order} in a fragmented region");
@@ -136,18 +137,6 @@ internal static unsafe class InPlaceScenarios
     }
 
     private static ulong Read(Kho kho, ulong phys) => BinaryPrimitives.ReadUInt64LittleEndian(kho.PhysSpan(phys, 8));
-
-    private static List<Folio> Fragment(Kho kho)
-    {
-        var all = new List<Folio>();
-        while (kho.TryAllocFolio(0, out var f)) all.Add(f);
-        all.Sort((a, b) => a.Phys.CompareTo(b.Phys));
-        var kept = new List<Folio>();
-        for (int i = 0; i < all.Count; i++)
-            if (i % 2 == 0) kho.PutFolio(all[i]);
-            else kept.Add(all[i]);
-        return kept;
-    }
 
     private static void Fill(Span<byte> span, int seed)
     {

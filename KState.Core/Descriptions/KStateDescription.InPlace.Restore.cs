@@ -43,25 +43,24 @@ public unsafe partial class KStateDescription
         ulong layout = BinaryPrimitives.ReadUInt64LittleEndian(d[InPlaceRecord.LayoutAt..]);
         ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(d[InPlaceRecord.ChecksumAt..]);
         var place = d.Slice(InPlaceRecord.PlaceAt, 16);
-        string what = $"'{Name}'.{f.Name}";
-        if ((flags & ~InPlaceRecord.Checksummed) != 0) Throw.Corrupt($"{what}: unknown in-place flags 0x{flags:x}", where + InPlaceRecord.FlagsAt);
+        if ((flags & ~InPlaceRecord.Checksummed) != 0) Throw.Corrupt($"{What()}: unknown in-place flags 0x{flags:x}", where + InPlaceRecord.FlagsAt);
         if (elementId != element.Id)
-            Throw.Corrupt($"{what} holds elements of state 0x{elementId:x16}; this description's are '{element.Name}' (0x{element.Id:x16})", where + InPlaceRecord.ElementIdAt);
+            Throw.Corrupt($"{What()} holds elements of state 0x{elementId:x16}; this description's are '{element.Name}' (0x{element.Id:x16})", where + InPlaceRecord.ElementIdAt);
         int version = element.CheckVersion(elementVersion, where + InPlaceRecord.ElementVersionAt);
         byte* slot = obj + f.Offset;
         if (memory == InPlaceRecord.None)
         {
-            if (count != 0 || place.ContainsAnyExcept((byte)0)) Throw.Corrupt($"{what}: no memory, but a count of {count} or a place", where);
+            if (count != 0 || place.ContainsAnyExcept((byte)0)) Throw.Corrupt($"{What()}: no memory, but a count of {count} or a place", where);
             *(byte**)slot = null;
             if (f.Kind == FieldKind.PreservedArray) WriteCountMember(obj, f, 0);
             return;
         }
-        if (memory is not (InPlaceRecord.Folio or InPlaceRecord.Vmalloc)) Throw.Corrupt($"{what}: unknown in-place memory kind {memory}", where + InPlaceRecord.MemoryAt);
-        if (f.Kind == FieldKind.PreservedStruct && count != 1) Throw.Corrupt($"{what}: a preserved struct with {count} elements", where + InPlaceRecord.CountAt);
-        if (stride == 0 || stride > int.MaxValue) Throw.Corrupt($"{what}: element size {stride}", where + InPlaceRecord.ElementSizeAt);
+        if (memory is not (InPlaceRecord.Folio or InPlaceRecord.Vmalloc)) Throw.Corrupt($"{What()}: unknown in-place memory kind {memory}", where + InPlaceRecord.MemoryAt);
+        if (f.Kind == FieldKind.PreservedStruct && count != 1) Throw.Corrupt($"{What()}: a preserved struct with {count} elements", where + InPlaceRecord.CountAt);
+        if (stride == 0 || stride > int.MaxValue) Throw.Corrupt($"{What()}: element size {stride}", where + InPlaceRecord.ElementSizeAt);
         if (f.Kind == FieldKind.PreservedArray && f.CountSize < 8 && count >> (8 * f.CountSize) != 0)
-            Throw.Corrupt($"{what}: {count} elements do not fit its {f.CountSize}-byte count member", where + InPlaceRecord.CountAt);
-        if (count > (ulong)long.MaxValue / stride) Throw.Corrupt($"{what}: {count} elements of {stride} bytes", where + InPlaceRecord.CountAt);
+            Throw.Corrupt($"{What()}: {count} elements do not fit its {f.CountSize}-byte count member", where + InPlaceRecord.CountAt);
+        if (count > (ulong)long.MaxValue / stride) Throw.Corrupt($"{What()}: {count} elements of {stride} bytes", where + InPlaceRecord.CountAt);
         ulong bytes = count * stride;
 
         var k = NeedKho(kho, f);
@@ -72,11 +71,11 @@ public unsafe partial class KStateDescription
             uint order = BinaryPrimitives.ReadUInt32LittleEndian(place[8..]);
             if (BinaryPrimitives.ReadUInt32LittleEndian(place[12..]) != 0 || order > Kho.MaxOrder || phys == 0 || (phys & (Kho.PageSize - 1)) != 0
                 || !k.CanRestoreFolio(phys, out int preserved) || preserved != (int)order || ctx.Folios.Contains(phys) || ClaimedInPlace(ctx, phys))
-                Throw.Corrupt($"{what}: folio 0x{phys:x} order {order} was not preserved (or is claimed twice)", where + InPlaceRecord.PlaceAt);
+                Throw.Corrupt($"{What()}: folio 0x{phys:x} order {order} was not preserved (or is claimed twice)", where + InPlaceRecord.PlaceAt);
             var folio = new Folio(phys, (int)order);
-            if (bytes > folio.Size) Throw.Corrupt($"{what}: {count} elements of {stride} bytes do not fit {folio}", where + InPlaceRecord.CountAt);
+            if (bytes > folio.Size) Throw.Corrupt($"{What()}: {count} elements of {stride} bytes do not fit {folio}", where + InPlaceRecord.CountAt);
             if ((flags & InPlaceRecord.Checksummed) != 0 && XxHash3.HashToUInt64(k.FolioSpan(folio)[..(int)bytes]) != checksum)
-                Throw.Corrupt($"{what}: the contents of {folio} do not match their checksum", where + InPlaceRecord.ChecksumAt);
+                Throw.Corrupt($"{What()}: the contents of {folio} do not match their checksum", where + InPlaceRecord.ChecksumAt);
             (pending.Phys, pending.Order) = (phys, (int)order);
         }
         else
@@ -85,8 +84,8 @@ public unsafe partial class KStateDescription
             var v = InPlaceRecord.ReadVmalloc(place);
             if (v.Flags != KhoVmalloc.FlagVmalloc || v.Order > Kho.MaxOrder || v.TotalPages == 0 || (v.TotalPages & ((1u << v.Order) - 1)) != 0
                 || v.First == 0 || (v.First & (Kho.PageSize - 1)) != 0 || ClaimedInPlace(ctx, v.First))
-                Throw.Corrupt($"{what}: {v} is not a preserved vmalloc area (or is claimed twice)", where + InPlaceRecord.PlaceAt);
-            if (bytes > (ulong)v.TotalPages * Kho.PageSize) Throw.Corrupt($"{what}: {count} elements of {stride} bytes do not fit {v}", where + InPlaceRecord.CountAt);
+                Throw.Corrupt($"{What()}: {v} is not a preserved vmalloc area (or is claimed twice)", where + InPlaceRecord.PlaceAt);
+            if (bytes > (ulong)v.TotalPages * Kho.PageSize) Throw.Corrupt($"{What()}: {count} elements of {stride} bytes do not fit {v}", where + InPlaceRecord.CountAt);
             (pending.Phys, pending.Vmalloc) = (v.First, v);
             (pending.Checksummed, pending.Checksum) = ((flags & InPlaceRecord.Checksummed) != 0, checksum);
         }
@@ -98,13 +97,15 @@ public unsafe partial class KStateDescription
         }
         else
         {
-            pending.Conversion = PlanConversion(ctx, element, elementId, version, (int)stride, layout, what, where);
+            pending.Conversion = PlanConversion(ctx, element, elementId, version, (int)stride, layout, What(), where);
             if (memory == InPlaceRecord.Folio && count > (ulong)(Kho.PageSize << Kho.MaxOrder) / (ulong)f.Size)
-                Throw.OutOfMemory($"{what}: {count} converted elements of {f.Size} bytes do not fit one folio");
+                Throw.OutOfMemory($"{What()}: {count} converted elements of {f.Size} bytes do not fit one folio");
             *(byte**)slot = null; // the converted memory, allocated once everything is checked
         }
         if (f.Kind == FieldKind.PreservedArray) WriteCountMember(obj, f, count);
         ctx.InPlace.Add(pending);
+
+        string What() => $"'{Name}'.{f.Name}"; // for errors only: the hot path formats nothing
     }
 
     private static bool ClaimedInPlace(RestoreContext ctx, ulong phys)

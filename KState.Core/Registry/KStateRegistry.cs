@@ -101,14 +101,8 @@ public sealed unsafe partial class KStateRegistry
     {
         ArgumentNullException.ThrowIfNull(description);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        RecordReader reader;
-        lock (_lock)
-        {
-            if (_streams.IncomingProblem is { } problem) throw problem;
-            if (!_streams.Set.HasIncoming(StreamName))
-                Throw.NotFound(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
-            reader = _streams.Set.Open(StreamName);
-        }
+        if (!TryIncoming(out var reader))
+            Throw.NotFound(_streams.Kho.IsKhoBoot ? "the handover carries no KSTATE objects" : "no handover: this was a cold boot");
         description.Restore(reader, (byte*)obj, instanceId, _streams.Kho, Allocator);
         KStateMeter.Restored("registry", description.Size, started);
     }

@@ -83,6 +83,7 @@ internal static class KStateMeter
     /// ("registry" or "session").</summary>
     public static void Restored(string source, int bytes, long started)
     {
+        if (!RestoreDuration.Enabled && !Copied.Enabled) return; // no listener: nothing to compute on the restore path
         RestoreDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>(SourceTag, source));
         Copied.Add(bytes, new KeyValuePair<string, object?>(DirectionTag, "restore"));
     }

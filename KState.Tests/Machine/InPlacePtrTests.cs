@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using KState;
+using KState.TestHost.Shared;
 using KState.Tests.Support;
 
 namespace KState.Tests.Machine;
@@ -77,7 +78,7 @@ public unsafe class InPlacePtrTests
     {
         using var r = new TestRegion("ptr-straddle");
         using var kho = r.Boot(4 << 20);
-        InPlaceVmallocTests.Fragment(kho);
+        RegionShapes.Fragment(kho);
         var area = kho.Vmalloc(2 * 4096);
         Assert.That(area.Order, Is.Zero);
         Assert.Throws<KStateInvalidException>(() => KhoPtr<long>.Store(kho, (long*)(area.Address + 4092)));

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using KState;
+using KState.TestHost.Shared;
 using KState.Tests.Support;
 
 namespace KState.Tests.Machine;
@@ -8,20 +9,6 @@ namespace KState.Tests.Machine;
 /// several times: mapping, translation, preservation, restore once, and the area's lifetime.</summary>
 public unsafe class InPlaceVmallocTests
 {
-    /// <summary>Leaves only single free pages in the region: every order-0 page allocated, then every other one freed.
-    /// Returns the pages still allocated.</summary>
-    internal static List<Folio> Fragment(Kho kho)
-    {
-        var all = new List<Folio>();
-        while (kho.TryAllocFolio(0, out var f)) all.Add(f);
-        all.Sort((a, b) => a.Phys.CompareTo(b.Phys));
-        var kept = new List<Folio>();
-        for (int i = 0; i < all.Count; i++)
-            if (i % 2 == 0) kho.PutFolio(all[i]);
-            else kept.Add(all[i]);
-        return kept;
-    }
-
     private static void Fill(Span<byte> span, int seed)
     {
         for (int i = 0; i < span.Length; i++) span[i] = (byte)(i * 31 + seed + (i >> 12));
@@ -104,7 +91,7 @@ public unsafe class InPlaceVmallocTests
     {
         using var r = new TestRegion("vm-frag");
         using var kho = r.Boot(4 << 20);
-        Fragment(kho);
+        RegionShapes.Fragment(kho);
         Assert.That(kho.TryAllocFolio(1, out _), Is.False, "no two free pages are adjacent");
         var area = kho.Vmalloc(64 * 4096);
         Assert.That(area.Order, Is.Zero);
@@ -168,7 +155,7 @@ public unsafe class InPlaceVmallocTests
         ulong[] frames;
         using (var kho = r.Boot(16 << 20))
         {
-            Fragment(kho);
+            RegionShapes.Fragment(kho);
             var area = kho.Vmalloc(1021 * 4096); // 1021 single pages: three chunk pages
             Fill(area.Span, 1);
             frames = area.Frames.ToArray();
@@ -272,7 +259,7 @@ public unsafe class InPlaceVmallocTests
     {
         using var r = new TestRegion("vm-golden");
         using var kho = r.Boot(4 << 20);
-        InPlaceVmallocTests.Fragment(kho);
+        RegionShapes.Fragment(kho);
         var area = kho.Vmalloc(3 * 4096);
         var record = kho.PreserveVmalloc(area);
         var recordBytes = new byte[16];
@@ -296,7 +283,7 @@ public unsafe class InPlaceVmallocTests
         KhoVmalloc good;
         using (var kho = r.Boot(16 << 20))
         {
-            Fragment(kho);
+            RegionShapes.Fragment(kho);
             var area = kho.Vmalloc(1021 * 4096);
             Fill(area.Span, 5);
             good = kho.PreserveVmalloc(area);

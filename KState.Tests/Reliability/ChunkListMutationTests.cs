@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using KState.TestHost.Shared;
 using KState.Tests.Machine;
 using KState.Tests.Support;
 
@@ -25,7 +26,7 @@ public class ChunkListMutationTests
         ulong[] frames;
         using (var kho = r.Boot(16 << 20))
         {
-            InPlaceVmallocTests.Fragment(kho);
+            RegionShapes.Fragment(kho);
             var area = kho.Vmalloc(1100 * 4096); // three chunks of order-0 frames
             new Random(seed).NextBytes(area.Span);
             frames = area.Frames.ToArray();
