@@ -173,7 +173,9 @@ public sealed unsafe partial class Kho
                 _map.Mark(chunks[c], 0, range: false);
             }
             foreach (ulong f in frames) _map.Mark(PageOf(f), order, range: false);
-            return new KhoVmalloc { First = PhysOfPage(chunks[0]), TotalPages = area.Pages, Flags = KhoVmalloc.FlagVmalloc, Order = (ushort)order };
+            var record = new KhoVmalloc { First = PhysOfPage(chunks[0]), TotalPages = area.Pages, Flags = KhoVmalloc.FlagVmalloc, Order = (ushort)order };
+            area.Preservation = record;
+            return record;
         }
     }
 
@@ -201,6 +203,7 @@ public sealed unsafe partial class Kho
                 Poison(page, 0);
                 _memory.Free(page, 0);
             }
+            if (_vmalloc?.WithFirstFrame(frames[0]) is { } area) area.Preservation = null;
         }
     }
 

@@ -139,10 +139,6 @@ public unsafe partial class KStateDescription
         w.Put(d);
     }
 
-    /// <summary>Vmalloc areas preserved by a save, with their preservation records: a later save of the same area (in the
-    /// same generation) records it again without preserving it twice.</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<VmallocArea, System.Runtime.CompilerServices.StrongBox<KhoVmalloc>> s_vmallocs = [];
-
     /// <summary>Finds the memory <paramref name="p"/> starts, preserves it when it is not preserved yet (logged, so that a
     /// failed save takes it back), writes its kind and place into <paramref name="d"/> and returns the elements' address.</summary>
     private byte* PreserveInPlace(Kho k, KStateField f, byte* p, ulong bytes, Span<byte> d, SaveContext ctx)
@@ -154,13 +150,12 @@ public unsafe partial class KStateDescription
             if (bytes > area.Size) Invalid(Name, $"preserved field '{f.Name}': {bytes} bytes of elements do not fit {area}");
             if (!ctx.Folios.Add(area.Frames[0])) Invalid(Name, $"field '{f.Name}': {area} is held in two slots of one object");
             CheckNotHeldElsewhere(ctx, area.Frames[0], f, area.ToString());
+            // Preserved already (by the program, or an earlier save): recorded again, as a preserved folio is.
             KhoVmalloc record;
-            if (s_vmallocs.TryGetValue(area, out var known)) record = known.Value;
+            if (area.Preservation is { } known) record = known;
             else
             {
-                try { record = k.PreserveVmalloc(area); }
-                catch (KStateExistsException) { throw new KStateInvalidException($"invalid description '{Name}': preserved field '{f.Name}': {area} was preserved by the program; a preserved field preserves its memory itself"); }
-                s_vmallocs.AddOrUpdate(area, new(record));
+                record = k.PreserveVmalloc(area);
                 ctx.Vmallocs.Add((area, record));
             }
             BinaryPrimitives.WriteUInt32LittleEndian(d[InPlaceRecord.MemoryAt..], InPlaceRecord.Vmalloc);
@@ -198,8 +193,7 @@ public unsafe partial class KStateDescription
     {
         for (int i = log.Count - 1; i >= 0; i--)
         {
-            var (area, record) = log[i];
-            s_vmallocs.Remove(area);
+            var (_, record) = log[i];
             try { kho?.UnpreserveVmalloc(record); }
             catch (KStateException) { } // finalized or gone: nothing more can be done here
         }

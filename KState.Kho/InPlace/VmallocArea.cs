@@ -42,6 +42,10 @@ public sealed unsafe class VmallocArea
 
     internal ulong[] FrameArray => _frames;
 
+    /// <summary>The record of this area's preservation while it is preserved (<see cref="Kho.PreserveVmalloc"/>, or a
+    /// KSTATE save of a preserved field); null when it is not.</summary>
+    public KhoVmalloc? Preservation { get; internal set; }
+
     internal bool IsFreed => _freed;
 
     internal void MarkFreed() => _freed = true;

@@ -91,6 +91,17 @@ internal sealed unsafe class VmallocSpace(int fd)
     }
 
     /// <summary>Unmaps every area (the region is going away). Idempotent.</summary>
+    /// <summary>The live area whose first frame is <paramref name="phys"/>, or null.</summary>
+    public VmallocArea? WithFirstFrame(ulong phys)
+    {
+        lock (_lock)
+        {
+            foreach (var area in _areas)
+                if (area.Frames[0] == phys) return area;
+            return null;
+        }
+    }
+
     public void UnmapAll()
     {
         lock (_lock)

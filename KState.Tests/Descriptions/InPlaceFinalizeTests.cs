@@ -114,4 +114,47 @@ public unsafe class InPlaceFinalizeTests
             NativeMemory.Free(t);
         }
     }
+
+    [Test]
+    public void An_area_the_program_preserved_itself_is_recorded_by_a_preserved_field_and_restored_in_place()
+    {
+        using var region = new TestRegion("inplace-own");
+        var d = KStateDescriptionBuilder<Table>.Create(TableName, 1, 1)
+            .PreservedArray((ref Table x) => ref x.Items, EntryV1, (ref Table x) => ref x.Count)
+            .Build();
+        ulong first;
+        using (var kho = region.Boot(16 << 20))
+        using (var streams = new KStateStreams(kho))
+        {
+            var area = kho.Vmalloc(16 * 10);
+            for (int i = 0; i < 10; i++) ((Entry*)area.Address)[i] = Expected(i, 1);
+            Assert.That(area.Preservation, Is.Null);
+            var record = kho.PreserveVmalloc(area);
+            Assert.That(area.Preservation, Is.EqualTo(record));
+            var t = new Table { Items = new Ptr<Entry>((Entry*)area.Address), Count = 10 };
+            new KStateRegistry(streams).Save(d, &t, 1);
+            Assert.That(area.Preservation, Is.EqualTo(record), "recorded as it is, not preserved twice");
+            first = area.Frames[0];
+            kho.FinalizeHandover();
+        }
+        using var next = region.Boot(16 << 20);
+        using var s2 = new KStateStreams(next);
+        var back = new Table();
+        new KStateRegistry(s2).Restore(d, &back, 1);
+        Assert.That(next.DangerousVirtToPhys(back.Items.Value), Is.EqualTo(first), "the same frames");
+        for (int i = 0; i < 10; i++)
+            if (!back.Items.Value[i].Equals(Expected(i, 1))) Assert.Fail($"entry {i} differs");
+    }
+
+    [Test]
+    public void Unpreserving_an_area_clears_its_record()
+    {
+        using var region = new TestRegion("inplace-unrec");
+        using var kho = region.Boot(16 << 20);
+        var area = kho.Vmalloc(3 * 4096);
+        var record = kho.PreserveVmalloc(area);
+        kho.UnpreserveVmalloc(record);
+        Assert.That(area.Preservation, Is.Null);
+        Assert.DoesNotThrow(() => kho.Vfree(area));
+    }
 }
