@@ -135,7 +135,8 @@ public sealed partial class Kho
     }
 
     /// <summary>The smallest order whose folio holds <paramref name="size"/> bytes.</summary>
-    private static int OrderFor(ulong size)
+    /// <exception cref="KStateInvalidException">0 bytes, or more than the largest folio.</exception>
+    internal static int OrderFor(ulong size)
     {
         ulong max = (ulong)PageSize << MaxOrder;
         if (size == 0 || size > max) Throw.Invalid($"cannot allocate {size} bytes as one folio: the size must be 1..{max} (use Vmalloc for more)");

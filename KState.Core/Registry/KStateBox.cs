@@ -32,11 +32,8 @@ public sealed unsafe class KStateBox<T> : IKStateBox, IDisposable where T : unma
     public KStateBox(Kho kho)
     {
         ArgumentNullException.ThrowIfNull(kho);
-        int order = 0;
-        while (((long)Kho.PageSize << order) < Unsafe.SizeOf<T>())
-            if (++order > Kho.MaxOrder) Throw.Invalid($"a {typeof(T).Name} of {Unsafe.SizeOf<T>()} bytes is larger than the largest folio");
         _kho = kho;
-        _folio = kho.AllocFolio(order);
+        _folio = kho.AllocFolio(Kho.OrderFor((ulong)Unsafe.SizeOf<T>()));
     }
 
     /// <summary>The value, in place. The reference is valid until <see cref="Dispose"/> (and, in KHO memory, until
